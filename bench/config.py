@@ -1,0 +1,158 @@
+"""Run configuration: typed dataclass defaults, flat YAML overrides, unknown keys rejected, a stable hash.
+
+Resolution order (later wins): RunConfig defaults < task option defaults < configs/<task>.yaml
+< --config FILE < command-line flags.
+
+run: python -c "from bench.config import resolve; print(resolve({'task': 'speech', 'model': 'gru'}))"
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import BenchError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class RunConfig:
+    """Hyper-parameters every task shares; task-specific ones live in `options`."""
+
+    task: str = "speech"
+    dataset: str = ""  # empty: the task's default dataset
+    model: str = "lstm"
+    clip: str = "none"  # none | norm:<max> | value:<max>
+    seed: int = 0
+    max_epochs: int = 30
+    max_minutes: float = 0.0  # wall-clock budget for training; 0 = none
+    patience: int = 8  # early-stopping patience in epochs on the primary validation metric
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+    bidirectional: bool = False
+    recurrent_init_scale: float = 1.0
+    devices: int = 1
+    accelerator: str = "auto"  # auto | cpu | gpu
+    out: str = "runs"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# Keys that change where or how fast a run happens but not its result; left out of the run's hash.
+NOT_HASHED = ("out", "devices", "accelerator")
+POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience")
+
+
+def parse_clip(clip: str) -> tuple[float | None, str | None]:
+    """'none' -> (None, None); 'norm:1.0' -> (1.0, 'norm'); 'value:0.5' -> (0.5, 'value')."""
+    if clip == "none":
+        return None, None
+    algo, _, value = clip.partition(":")
+    try:
+        limit = float(value)
+    except ValueError:
+        limit = float("nan")
+    if algo not in ("norm", "value") or not (limit > 0 and math.isfinite(limit)):
+        raise BenchError(f"bad clip setting '{clip}'; valid: none, norm:<max>, value:<max> with max > 0 "
+                         "(for example norm:1.0)")
+    return limit, algo
+
+
+def read_yaml(path: Path) -> dict:
+    """A flat YAML mapping; a clear error for a missing file or a non-mapping."""
+    if not path.is_file():
+        raise BenchError(f"config file '{path}' not found")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise BenchError(f"config file '{path}' must hold a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Convert a value (from YAML or a command-line string) to the type of the key's default."""
+    kind = type(default)
+    try:
+        if kind is bool and isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return value.lower() in ("true", "1", "yes")
+        if kind is float and isinstance(value, int | float | str):
+            return float(value)
+        if kind is int and isinstance(value, str | int) and not isinstance(value, bool):
+            return int(value)
+        if kind is str and isinstance(value, str | int | float):
+            return str(value)
+        if isinstance(value, kind):
+            return value
+    except ValueError:
+        pass
+    raise BenchError(f"bad value for '{key}': {value!r} (expected {kind.__name__})")
+
+
+def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
+    """Merge defaults, task defaults, files and overrides into a validated RunConfig."""
+    import models
+    import tasks
+
+    layers = [read_yaml(Path(config_file))] if config_file else []
+    layers.append({k: v for k, v in overrides.items() if v is not None})
+    task_name = next((layer["task"] for layer in reversed(layers) if "task" in layer), RunConfig.task)
+    task = tasks.get(task_name)
+    task_file = CONFIG_DIR / f"{task.name}.yaml"
+    if task_file.is_file():
+        layers.insert(0, read_yaml(task_file))
+
+    base = RunConfig()
+    top = {f.name: getattr(base, f.name) for f in fields(RunConfig) if f.name != "options"}
+    opts = dataclasses.asdict(task.Options())
+    for layer in layers:
+        for key, value in layer.items():
+            key = key.replace("-", "_")
+            if key in top:
+                top[key] = _coerce(key, value, top[key])
+            elif key in opts:
+                opts[key] = _coerce(key, value, opts[key])
+            elif key == "options" and isinstance(value, dict):
+                layers.append(value)  # nested form is accepted too
+            else:
+                valid = sorted(set(top) | set(opts))
+                raise BenchError(f"unknown config key '{key}' for task '{task.name}'; valid: {', '.join(valid)}")
+    cfg = RunConfig(**top, options=opts)
+    cfg.dataset = cfg.dataset or task.default_dataset
+    validate(cfg, models.names())
+    task.check_options(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig, model_names: list[str]) -> None:
+    import tasks
+
+    if cfg.model not in model_names:
+        raise BenchError(f"unknown model '{cfg.model}'; valid: {', '.join(model_names)}")
+    tasks.get(cfg.task).check_dataset(cfg.dataset)
+    parse_clip(cfg.clip)
+    for key in POSITIVE:
+        if not getattr(cfg, key) > 0:
+            raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")
+    if not 0 <= cfg.dropout < 1:
+        raise BenchError(f"'dropout' must be in [0, 1), got {cfg.dropout}")
+    for key in ("max_minutes", "weight_decay", "recurrent_init_scale"):
+        if getattr(cfg, key) < 0:
+            raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
+    if cfg.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
+        raise BenchError(f"unknown accelerator '{cfg.accelerator}'; valid: auto, cpu, gpu, cuda, mps")
+
+
+def config_hash(cfg: RunConfig) -> str:
+    """Stable hash of everything that determines a run's result."""
+    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_HASHED}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,125 @@
+"""Where data lives: look in BENCH_DATA and the cache first, download only what is missing, verify, extract safely.
+
+BENCH_DATA (default ~/.cache/seqbench) is searched first; downloads and preprocessed features go to the
+first writable of BENCH_CACHE, BENCH_DATA, ~/.cache/seqbench, so a read-only data copy (../shared/data)
+works as is. BENCH_OFFLINE=1 forbids downloads.
+
+run: BENCH_DATA=../shared/data python -c "from bench.datasets import find; print(find('fsdd/recordings'))"
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from bench.errors import BenchError
+
+DEFAULT_ROOT = Path.home() / ".cache" / "seqbench"
+
+
+def data_roots() -> list[Path]:
+    roots = [Path(p).expanduser() for p in (os.environ.get("BENCH_DATA"), os.environ.get("BENCH_CACHE")) if p]
+    roots.append(DEFAULT_ROOT)
+    return list(dict.fromkeys(r.resolve() for r in roots))
+
+
+def cache_root() -> Path:
+    """The first writable root: where downloads and feature caches are written."""
+    for candidate in (os.environ.get("BENCH_CACHE"), os.environ.get("BENCH_DATA"), str(DEFAULT_ROOT)):
+        if not candidate:
+            continue
+        root = Path(candidate).expanduser()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(root, os.W_OK):
+            return root
+    raise BenchError("no writable cache folder: set BENCH_CACHE to a folder you can write")
+
+
+def find(relpath: str) -> Path | None:
+    """The first root that holds `relpath`, or None."""
+    for root in data_roots():
+        if (root / relpath).exists():
+            return root / relpath
+    return None
+
+
+def missing(dataset: str, relpath: str, why: str = "") -> BenchError:
+    roots = ", ".join(str(r) for r in data_roots())
+    return BenchError(f"dataset '{dataset}' not found: looked for '{relpath}' in {roots}{why}; "
+                      f"put a copy there or set BENCH_DATA to a folder that holds '{relpath}'")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(dataset: str, relpath: str, url: str, sha256: str | None = None) -> Path:
+    """Download `url` into the cache (atomically), check its sha256, and return the file's path."""
+    if os.environ.get("BENCH_OFFLINE") == "1":
+        raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
+    dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        print(f"downloading {dataset} from {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f)
+        except (urllib.error.URLError, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            raise missing(dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})") from None
+        tmp.replace(dest)
+    if sha256 and sha256_file(dest) != sha256:
+        dest.unlink()
+        raise BenchError(f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "
+                         "run again to retry")
+    return dest
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a tar or zip archive, refusing any member that would land outside `dest`."""
+    dest = dest.resolve()
+    dest.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for name in z.namelist():
+                if not (dest / name).resolve().is_relative_to(dest):
+                    raise BenchError(f"refusing to extract '{name}' from {archive}: it points outside {dest}")
+            z.extractall(dest)
+        return
+    with tarfile.open(archive) as t:
+        for m in t.getmembers():
+            target = (dest / m.name).resolve()
+            link_ok = not (m.issym() or m.islnk()) or (target.parent / m.linkname).resolve().is_relative_to(dest)
+            if not target.is_relative_to(dest) or not link_ok:
+                raise BenchError(f"refusing to extract '{m.name}' from {archive}: it points outside {dest}")
+        t.extractall(dest, filter="data")
+
+
+def cached_tensors(name: str, params: dict, build: Callable[[], dict]) -> dict:
+    """Load `build()`'s tensors from the cache keyed by `params`, or build and save them once (atomically)."""
+    key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_root() / "features" / f"{name}-{key}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    data = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(data, tmp)
+    tmp.replace(path)
+    return data

@@ -1,0 +1,109 @@
+"""The one LightningModule: input layer -> recurrent encoder -> task head, generic over task and model.
+
+run: python -m bench run --task speech --model gru --max-epochs 1
+"""
+
+import pytorch_lightning as pl
+import torch
+import torchmetrics
+from torch import nn
+
+import models
+from bench.errors import Diverged
+
+STAGES = ("train", "val", "test")
+
+
+def detach_state(state):
+    """Cut the graph at a BPTT boundary; LSTM states are (h, c) tuples."""
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+class SeqModule(pl.LightningModule):
+    def __init__(self, cfg, task, info: dict):
+        super().__init__()
+        self.cfg, self.task, self.info = cfg, task, info
+        self.input_layer = task.build_input(cfg, info)
+        self.encoder = models.build(cfg.model, task.input_size(cfg, info), cfg.hidden_size, cfg.num_layers,
+                                    cfg.dropout, bidirectional=cfg.bidirectional,
+                                    recurrent_init_scale=cfg.recurrent_init_scale)
+        self.head = task.build_head(cfg, info, self.encoder)
+        # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
+        # (ModuleDict keys get a suffix: a key named "train" would shadow nn.Module.train.)
+        self.metrics = nn.ModuleDict({f"{s}_": task.metrics(info) for s in ("val", "test")})
+        self.losses = nn.ModuleDict({f"{s}_": torchmetrics.MeanMetric() for s in STAGES})
+        self.state: dict = {}  # carried recurrent state per stage (stateful tasks only)
+        self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
+        self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
+
+    def forward(self, x, lengths=None, state=None):
+        feats = self.input_layer(x)  # [B, T, F]
+        out, state = self.encoder(feats, lengths, state)  # [B, T, H * dirs]
+        return self.head(out, lengths), state
+
+    def _step(self, batch, stage: str) -> torch.Tensor:
+        carried = self.state.get(stage) if self.task.stateful else None
+        pred, state = self(batch["x"], batch.get("lengths"), carried)
+        if self.task.stateful:
+            self.state[stage] = detach_state(state)
+        loss = self.task.loss(pred, batch["y"])
+        n = batch["y"].shape[0]
+        self.losses[f"{stage}_"].update(loss.detach(), n)
+        if stage != "train":
+            self.metrics[f"{stage}_"].update(pred.detach(), batch["y"])
+        if stage == "train":
+            self.log("train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+        return loss
+
+    def training_step(self, batch, batch_idx):
+        loss = self._step(batch, "train")
+        if not torch.isfinite(loss):
+            raise Diverged(self.global_step, loss.item())
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
+    def _epoch_start(self, stage: str) -> None:
+        self.state.pop(stage, None)  # every pass starts from a zero state
+
+    def on_train_epoch_start(self):
+        self._epoch_start("train")
+
+    def on_validation_epoch_start(self):
+        self._epoch_start("val")
+
+    def on_test_epoch_start(self):
+        self._epoch_start("test")
+
+    def _epoch_end(self, stage: str) -> dict:
+        values = {"loss": self.losses[f"{stage}_"].compute(), **(self.metrics[f"{stage}_"].compute() if stage != "train" else {})}
+        self.losses[f"{stage}_"].reset()
+        if stage != "train":
+            self.metrics[f"{stage}_"].reset()
+        self.results[stage] = {k: v.tolist() for k, v in values.items()}
+        scalars = {f"{stage}/{k}": v.float() for k, v in values.items() if v.numel() == 1}
+        self.log_dict(scalars, prog_bar=stage == "val")
+        return {k: v.item() for k, v in scalars.items()}
+
+    def on_validation_epoch_end(self):
+        self._last_val = self._epoch_end("val")
+
+    def on_test_epoch_end(self):
+        self._epoch_end("test")
+
+    def on_train_epoch_end(self):
+        row = {"epoch": self.current_epoch, **self._epoch_end("train"), **getattr(self, "_last_val", {})}
+        self.history.append(row)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        mode = "max" if self.task.higher_is_better else "min"
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
+        return {"optimizer": opt,
+                "lr_scheduler": {"scheduler": sched, "monitor": f"val/{self.task.primary_metric}"}}

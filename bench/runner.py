@@ -1,0 +1,119 @@
+"""Run one (task, dataset, model, clip, seed, hyper-parameters) cell and write its record.
+
+run: python -c "from bench.config import resolve; from bench.runner import run; run(resolve({'dataset': 'dtmf'}))"
+"""
+
+import dataclasses
+import math
+import re
+import time
+import traceback
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+import tasks
+from bench.batching import TensorDataModule
+from bench.config import RunConfig, config_hash, parse_clip
+from bench.errors import BenchError, Diverged
+from bench.module import SeqModule
+from bench.records import environment, write_json
+
+
+class Throughput(Callback):
+    """Optimizer steps per second of pure training time (validation and data set-up excluded)."""
+
+    def __init__(self):
+        self.seconds, self.steps, self._t = 0.0, 0, 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._t = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seconds += time.perf_counter() - self._t
+        self.steps += 1
+
+
+def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
+    """(record file, run folder for checkpoint and plots), both named by the config hash."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.dataset)[:40]
+    stem = f"{cfg.task}-{safe}-{cfg.model}-{config_hash(cfg)}"
+    return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem
+
+
+def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput) -> pl.Trainer:
+    limit, algo = parse_clip(cfg.clip)
+    monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
+    callbacks = [
+        EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience),
+        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                        enable_version_counter=False),
+        throughput,
+    ]
+    return pl.Trainer(
+        max_epochs=cfg.max_epochs, max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
+        accelerator=cfg.accelerator, devices=cfg.devices, gradient_clip_val=limit,
+        gradient_clip_algorithm=algo, callbacks=callbacks, logger=False, default_root_dir=run_dir,
+        enable_model_summary=False, num_sanity_val_steps=0, use_distributed_sampler=False,
+        enable_progress_bar=True)
+
+
+def run(cfg: RunConfig) -> tuple[dict, Path]:
+    """Train, restore the best checkpoint, test, and write the record. Never raises for a failed run."""
+    task = tasks.get(cfg.task)
+    record_path, run_dir = record_paths(cfg)
+    record = {"status": "failed", "reason": "", "task": cfg.task, "dataset": cfg.dataset, "model": cfg.model,
+              "clip": cfg.clip, "seed": cfg.seed, "config": dataclasses.asdict(cfg), "hash": config_hash(cfg),
+              "primary_metric": task.primary_metric, "higher_is_better": task.higher_is_better, "metrics": {},
+              "env": environment(cfg.accelerator)}
+    throughput = Throughput()
+    module = trainer = None
+    start = time.perf_counter()
+    try:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        dm = TensorDataModule(task, cfg)
+        dm.prepare_data()
+        dm.setup("fit")
+        module = SeqModule(cfg, task, dm.info)
+        record["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
+        record["data"] = dm.info.get("sizes", {})
+        trainer = make_trainer(cfg, task, run_dir, throughput)
+        trainer.fit(module, datamodule=dm)
+        best = trainer.checkpoint_callback.best_model_path
+        if not best:
+            raise BenchError("no checkpoint was saved (did validation run?)")
+        trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
+        record.update(status="ok", checkpoint=best, **task.extras(module, dm, cfg, run_dir))
+        record["metrics"].update({f"test/{k}": v for k, v in module.results["test"].items() if _scalar(v)})
+        record["matrices"] = {f"test/{k}": v for k, v in module.results["test"].items() if not _scalar(v)}
+    except Diverged as e:
+        record.update(status="diverged", reason=str(e), diverged_step=e.step)
+    except BenchError as e:
+        record["reason"] = str(e)
+    except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
+        record.update(reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    record["wall_time_s"] = round(time.perf_counter() - start, 2)
+    record["steps_per_s"] = round(throughput.steps / throughput.seconds, 2) if throughput.seconds else None
+    record["steps"] = throughput.steps
+    if module is not None:
+        _summarize_history(record, module.history, task)
+    if trainer is None or trainer.is_global_zero:
+        write_json(record_path, record)
+    return record, record_path
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, int | float)
+
+
+def _summarize_history(record: dict, history: list[dict], task) -> None:
+    """Epoch count, learning curves, and the validation metrics of the best epoch."""
+    record["epochs"] = len(history)
+    record["history"] = history
+    key = f"val/{task.primary_metric}"
+    scored = [h for h in history if key in h and math.isfinite(h[key])]
+    if scored:
+        best = (max if task.higher_is_better else min)(scored, key=lambda h: h[key])
+        record["best_epoch"] = best["epoch"]
+        record["metrics"].update({k: v for k, v in best.items() if k.startswith("val/")})

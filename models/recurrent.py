@@ -1,0 +1,96 @@
+"""One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered as rnn/lstm/gru.
+
+run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
+"""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from models import register
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RecurrentEncoder(nn.Module):
+    """Maps x [B, T, F] (and optional lengths [B]) to outputs [B, T, H * dirs] and the final state.
+
+    Padded batches go through packed sequences, so padding never enters the recurrence and the final
+    state of each sequence is the one at its own last valid step.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 dropout: float = 0.0, bidirectional: bool = False, recurrent_init_scale: float = 1.0,
+                 forget_bias: float = 1.0):
+        super().__init__()
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+        kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        self.rnn = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
+                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+                               **kwargs)
+        self.reset_parameters(recurrent_init_scale, forget_bias)
+
+    @torch.no_grad()
+    def reset_parameters(self, recurrent_init_scale: float = 1.0, forget_bias: float = 1.0) -> None:
+        """Orthogonal recurrent weights per gate (scaled), Xavier input weights, zero biases.
+
+        An orthogonal hidden-to-hidden matrix has all singular values 1, so at init the linearised
+        recurrence neither shrinks nor grows gradients; `recurrent_init_scale` > 1 makes it explode on
+        purpose. The LSTM forget gate bias starts at `forget_bias` (Jozefowicz et al. 2015).
+        """
+        h = self.hidden_size
+        for name, p in self.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                for gate in p.split(h, dim=0):  # one [H, H] block per gate
+                    nn.init.orthogonal_(gate)
+                p.mul_(recurrent_init_scale)
+            elif name.startswith("weight_ih"):
+                for gate in p.split(h, dim=0):
+                    nn.init.xavier_uniform_(gate)
+            elif name.startswith("bias"):
+                p.zero_()
+                if self.cell == "lstm" and name.startswith("bias_ih"):
+                    p[h:2 * h] = forget_bias  # gate order i, f, g, o
+        self.rnn.flatten_parameters()
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
+        # x: [B, T, F]; lengths: [B] (valid steps per sequence) or None when all are full length
+        if lengths is None:
+            out, state = self.rnn(x, state)  # [B, T, H * dirs]
+            return out, state
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed, state)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # [B, T, H * dirs]
+        return out, state
+
+
+def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectional: bool) -> torch.Tensor:
+    """Summary of each sequence: the top layer's output at its last valid step ([B, H * dirs]).
+
+    For a bidirectional encoder the backward half is taken at t = 0, where that direction ends.
+    """
+    b, t, d = out.shape
+    last = torch.full((b,), t - 1, device=out.device) if lengths is None else lengths.to(out.device) - 1
+    fwd = out[torch.arange(b, device=out.device), last]  # [B, D]
+    if not bidirectional:
+        return fwd
+    h = d // 2
+    return torch.cat([fwd[:, :h], out[:, 0, h:]], dim=-1)  # [B, 2H]
+
+
+def _factory(cell: str):
+    def make(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+             bidirectional: bool = False, recurrent_init_scale: float = 1.0) -> RecurrentEncoder:
+        return RecurrentEncoder(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
+                                recurrent_init_scale)
+
+    return make
+
+
+register("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)")(_factory("rnn"))
+register("lstm", "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)")(_factory("lstm"))
+register("gru", "gated recurrent unit (torch.nn.GRU)")(_factory("gru"))

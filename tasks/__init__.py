@@ -1,0 +1,87 @@
+"""Task registry: one adapter per task family (data, input layer, head, loss, metrics, primary metric).
+
+Adding a task is one new file that subclasses Task, decorates it with @register, and is imported below.
+
+run: python -m bench tasks
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torchmetrics
+from torch import nn
+
+from bench.errors import unknown
+
+REGISTRY: dict[str, "Task"] = {}
+
+
+def register(cls):
+    """Class decorator: instantiate the task and register it under its `name`."""
+    REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get(name: str) -> "Task":
+    if name not in REGISTRY:
+        raise unknown("task", name, REGISTRY)
+    return REGISTRY[name]
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+class Task:
+    """The contract every task family fulfils. `info` is what `load` learned from the data (sizes, classes)."""
+
+    name = ""
+    description = ""
+    datasets: dict[str, str] = {}  # dataset name -> one-line description
+    default_dataset = ""
+    primary_metric = ""  # a key of metrics(); logged as val/<key>
+    higher_is_better = True
+    stateful = False  # True: the recurrent state is carried (detached) across consecutive batches
+
+    @dataclass
+    class Options:
+        """Task-specific options (flat keys in YAML, --key value on the command line)."""
+
+    def check_dataset(self, dataset: str) -> None:
+        if dataset not in self.datasets:
+            raise unknown(f"dataset for task '{self.name}'", dataset, self.datasets)
+
+    def check_options(self, cfg) -> None:
+        """Validate cfg.options; raise BenchError on a bad value."""
+
+    def prepare(self, cfg) -> None:
+        """Download and cache whatever `load` needs (runs once per machine)."""
+
+    def load(self, cfg) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+        """Return ({'train'|'val'|'test': {'x', 'y', optional 'lengths'}}, info)."""
+        raise NotImplementedError
+
+    def build_input(self, cfg, info: dict) -> nn.Module:
+        """Maps a batch's x to features [B, T, F]; identity by default."""
+        return nn.Identity()
+
+    def input_size(self, cfg, info: dict) -> int:
+        return info["input_size"]
+
+    def build_head(self, cfg, info: dict, encoder) -> nn.Module:
+        """Maps (encoder outputs [B, T, H], lengths) to predictions."""
+        raise NotImplementedError
+
+    def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def metrics(self, info: dict) -> torchmetrics.MetricCollection:
+        """Metrics updated with (pred, y); non-scalar results (a confusion matrix) go to the record only."""
+        raise NotImplementedError
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        """Task-specific additions to the record after testing (samples, plots)."""
+        return {}
+
+
+from tasks import speech  # noqa: E402,F401
