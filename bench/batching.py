@@ -38,8 +38,18 @@ class BucketBatchSampler(Sampler[list[int]]):
     number of batches, as DistributedSampler does). With `lengths` None it is a plain shuffled sampler.
     """
 
-    def __init__(self, n: int, batch_size: int, lengths=None, shuffle: bool = True, seed: int = 0,
-                 num_replicas: int = 1, rank: int = 0, bucket: int = 50, drop_last: bool = False):
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        lengths=None,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        bucket: int = 50,
+        drop_last: bool = False,
+    ):
         self.n = n
         self.lengths = None if lengths is None else torch.as_tensor(lengths)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
@@ -56,7 +66,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         else:
             order = torch.arange(self.n)
         per_rank = math.ceil(self.n / self.num_replicas)
-        order = order.repeat(math.ceil(per_rank * self.num_replicas / max(self.n, 1)))[: per_rank * self.num_replicas]
+        order = order.repeat(math.ceil(per_rank * self.num_replicas / max(self.n, 1)))[
+            : per_rank * self.num_replicas
+        ]
         return order[self.rank :: self.num_replicas]
 
     def __iter__(self):
@@ -67,7 +79,9 @@ class BucketBatchSampler(Sampler[list[int]]):
             chunk = idx[start : start + step]
             if self.lengths is not None:
                 chunk = chunk[torch.argsort(self.lengths[chunk], descending=True, stable=True)]
-            batches += [chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)]
+            batches += [
+                chunk[i : i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size)
+            ]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         if self.shuffle:
@@ -104,8 +118,15 @@ class TensorDataModule(pl.LightningDataModule):
         world, rank = 1, 0
         if self.trainer is not None:
             world, rank = self.trainer.world_size, self.trainer.global_rank
-        sampler = BucketBatchSampler(len(data["y"]), self.cfg.batch_size, data.get("lengths"), shuffle=train,
-                                     seed=self.cfg.seed, num_replicas=world, rank=rank)
+        sampler = BucketBatchSampler(
+            len(data["y"]),
+            self.cfg.batch_size,
+            data.get("lengths"),
+            shuffle=train,
+            seed=self.cfg.seed,
+            num_replicas=world,
+            rank=rank,
+        )
         return DataLoader(TensorBatches(data), sampler=sampler, batch_size=None)
 
     def train_dataloader(self) -> DataLoader:

@@ -37,7 +37,9 @@ def task_options_help() -> str:
     lines = ["task options (pass as --name value; also accepted as keys in --config FILE):"]
     for name in tasks.names():
         task = tasks.get(name)
-        opts = ", ".join(f"--{f.name.replace('_', '-')} {f.default!r}" for f in dataclasses.fields(task.Options))
+        opts = ", ".join(
+            f"--{f.name.replace('_', '-')} {f.default!r}" for f in dataclasses.fields(task.Options)
+        )
         lines.append(f"  {name}: datasets {', '.join(task.datasets)}; options {opts or '(none)'}")
     return "\n".join(lines)
 
@@ -61,10 +63,16 @@ def parse_extras(extras: list[str]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description="seqbench: recurrent sequence model benchmarks")
+    parser = argparse.ArgumentParser(
+        prog="bench", description="seqbench: recurrent sequence model benchmarks"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="train and test one configuration, write its record",
-                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=task_options_help())
+    run = sub.add_parser(
+        "run",
+        help="train and test one configuration, write its record",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=task_options_help(),
+    )
     for name, (kind, text) in RUN_FLAGS.items():
         run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     run.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
@@ -83,7 +91,11 @@ def cmd_run(args, extras) -> int:
     record, path = run(cfg)
     status = record["status"]
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items() if k.startswith("test/"))
-    print(f"status: {status}" + (f" ({record['reason']})" if record["reason"] else "") + (f"; {metrics}" if metrics else ""))
+    print(
+        f"status: {status}"
+        + (f" ({record['reason']})" if record["reason"] else "")
+        + (f"; {metrics}" if metrics else "")
+    )
     if record.get("checkpoint"):
         print(f"checkpoint: {record['checkpoint']}")
     print(f"record: {path}")
@@ -99,8 +111,10 @@ def cmd_tasks(args, extras) -> int:
     for name in tasks.names():
         t = tasks.get(name)
         direction = "higher" if t.higher_is_better else "lower"
-        print(f"{name:10s} {t.description}; datasets: {', '.join(t.datasets)} (default {t.default_dataset}); "
-              f"primary: {t.primary_metric} ({direction} is better)")
+        names = ", ".join(d + (" (default)" if d == t.default_dataset else "") for d in t.datasets)
+        print(
+            f"{name:10s} {t.description}; datasets: {names}; primary: {t.primary_metric} ({direction} is better)"
+        )
     return 0
 
 

@@ -62,8 +62,10 @@ def parse_clip(clip: str) -> tuple[float | None, str | None]:
     except ValueError:
         limit = float("nan")
     if algo not in ("norm", "value") or not (limit > 0 and math.isfinite(limit)):
-        raise BenchError(f"bad clip setting '{clip}'; valid: none, norm:<max>, value:<max> with max > 0 "
-                         "(for example norm:1.0)")
+        raise BenchError(
+            f"bad clip setting '{clip}'; valid: none, norm:<max>, value:<max> with max > 0 "
+            "(for example norm:1.0)"
+        )
     return limit, algo
 
 
@@ -125,7 +127,9 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
                 layers.append(value)  # nested form is accepted too
             else:
                 valid = sorted(set(top) | set(opts))
-                raise BenchError(f"unknown config key '{key}' for task '{task.name}'; valid: {', '.join(valid)}")
+                raise BenchError(
+                    f"unknown config key '{key}' for task '{task.name}'; valid: {', '.join(valid)}"
+                )
     cfg = RunConfig(**top, options=opts)
     cfg.dataset = cfg.dataset or task.default_dataset
     validate(cfg, models.names())

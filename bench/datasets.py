@@ -56,8 +56,10 @@ def find(relpath: str) -> Path | None:
 
 def missing(dataset: str, relpath: str, why: str = "") -> BenchError:
     roots = ", ".join(str(r) for r in data_roots())
-    return BenchError(f"dataset '{dataset}' not found: looked for '{relpath}' in {roots}{why}; "
-                      f"put a copy there or set BENCH_DATA to a folder that holds '{relpath}'")
+    return BenchError(
+        f"dataset '{dataset}' not found: looked for '{relpath}' in {roots}{why}; "
+        f"put a copy there or set BENCH_DATA to a folder that holds '{relpath}'"
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -82,12 +84,16 @@ def download(dataset: str, relpath: str, url: str, sha256: str | None = None) ->
                 shutil.copyfileobj(r, f)
         except (urllib.error.URLError, OSError) as e:
             tmp.unlink(missing_ok=True)
-            raise missing(dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})") from None
+            raise missing(
+                dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})"
+            ) from None
         tmp.replace(dest)
     if sha256 and sha256_file(dest) != sha256:
         dest.unlink()
-        raise BenchError(f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "
-                         "run again to retry")
+        raise BenchError(
+            f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "
+            "run again to retry"
+        )
     return dest
 
 
@@ -105,7 +111,9 @@ def safe_extract(archive: Path, dest: Path) -> None:
     with tarfile.open(archive) as t:
         for m in t.getmembers():
             target = (dest / m.name).resolve()
-            link_ok = not (m.issym() or m.islnk()) or (target.parent / m.linkname).resolve().is_relative_to(dest)
+            link_ok = not (m.issym() or m.islnk()) or (target.parent / m.linkname).resolve().is_relative_to(
+                dest
+            )
             if not target.is_relative_to(dest) or not link_ok:
                 raise BenchError(f"refusing to extract '{m.name}' from {archive}: it points outside {dest}")
         t.extractall(dest, filter="data")

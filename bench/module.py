@@ -26,9 +26,15 @@ class SeqModule(pl.LightningModule):
         super().__init__()
         self.cfg, self.task, self.info = cfg, task, info
         self.input_layer = task.build_input(cfg, info)
-        self.encoder = models.build(cfg.model, task.input_size(cfg, info), cfg.hidden_size, cfg.num_layers,
-                                    cfg.dropout, bidirectional=cfg.bidirectional,
-                                    recurrent_init_scale=cfg.recurrent_init_scale)
+        self.encoder = models.build(
+            cfg.model,
+            task.input_size(cfg, info),
+            cfg.hidden_size,
+            cfg.num_layers,
+            cfg.dropout,
+            bidirectional=cfg.bidirectional,
+            recurrent_init_scale=cfg.recurrent_init_scale,
+        )
         self.head = task.build_head(cfg, info, self.encoder)
         # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
         # (ModuleDict keys get a suffix: a key named "train" would shadow nn.Module.train.)
@@ -54,7 +60,9 @@ class SeqModule(pl.LightningModule):
         if stage != "train":
             self.metrics[f"{stage}_"].update(pred.detach(), batch["y"])
         if stage == "train":
-            self.log("train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+            self.log(
+                "train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=n
+            )
         return loss
 
     def training_step(self, batch, batch_idx):
@@ -82,7 +90,10 @@ class SeqModule(pl.LightningModule):
         self._epoch_start("test")
 
     def _epoch_end(self, stage: str) -> dict:
-        values = {"loss": self.losses[f"{stage}_"].compute(), **(self.metrics[f"{stage}_"].compute() if stage != "train" else {})}
+        values = {
+            "loss": self.losses[f"{stage}_"].compute(),
+            **(self.metrics[f"{stage}_"].compute() if stage != "train" else {}),
+        }
         self.losses[f"{stage}_"].reset()
         if stage != "train":
             self.metrics[f"{stage}_"].reset()
@@ -105,5 +116,7 @@ class SeqModule(pl.LightningModule):
         opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         mode = "max" if self.task.higher_is_better else "min"
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
-        return {"optimizer": opt,
-                "lr_scheduler": {"scheduler": sched, "monitor": f"val/{self.task.primary_metric}"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": sched, "monitor": f"val/{self.task.primary_metric}"},
+        }

@@ -25,10 +25,16 @@ def write_json(path: Path, data: dict) -> None:
 
 def git_revision() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (rev + ("+dirty" if dirty else "")) if rev else "unknown"
@@ -38,6 +44,12 @@ def environment(accelerator: str = "cpu") -> dict:
     device = "cpu"
     if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
         device = f"cuda: {torch.cuda.get_device_name(0)}"
-    return {"torch": torch.__version__, "lightning": pl.__version__, "python": platform.python_version(),
-            "device": device, "cpu_threads": torch.get_num_threads(), "git": git_revision(),
-            "platform": platform.platform()}
+    return {
+        "torch": torch.__version__,
+        "lightning": pl.__version__,
+        "python": platform.python_version(),
+        "device": device,
+        "cpu_threads": torch.get_num_threads(),
+        "git": git_revision(),
+        "platform": platform.platform(),
+    }

@@ -47,26 +47,52 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput) ->
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
     callbacks = [
         EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience),
-        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
-                        enable_version_counter=False),
+        ModelCheckpoint(
+            dirpath=run_dir,
+            filename="best",
+            monitor=monitor,
+            mode=mode,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
         throughput,
     ]
     return pl.Trainer(
-        max_epochs=cfg.max_epochs, max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
-        accelerator=cfg.accelerator, devices=cfg.devices, gradient_clip_val=limit,
-        gradient_clip_algorithm=algo, callbacks=callbacks, logger=False, default_root_dir=run_dir,
-        enable_model_summary=False, num_sanity_val_steps=0, use_distributed_sampler=False,
-        enable_progress_bar=True)
+        max_epochs=cfg.max_epochs,
+        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        gradient_clip_val=limit,
+        gradient_clip_algorithm=algo,
+        callbacks=callbacks,
+        logger=False,
+        default_root_dir=run_dir,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+        enable_progress_bar=True,
+    )
 
 
 def run(cfg: RunConfig) -> tuple[dict, Path]:
     """Train, restore the best checkpoint, test, and write the record. Never raises for a failed run."""
     task = tasks.get(cfg.task)
     record_path, run_dir = record_paths(cfg)
-    record = {"status": "failed", "reason": "", "task": cfg.task, "dataset": cfg.dataset, "model": cfg.model,
-              "clip": cfg.clip, "seed": cfg.seed, "config": dataclasses.asdict(cfg), "hash": config_hash(cfg),
-              "primary_metric": task.primary_metric, "higher_is_better": task.higher_is_better, "metrics": {},
-              "env": environment(cfg.accelerator)}
+    record = {
+        "status": "failed",
+        "reason": "",
+        "task": cfg.task,
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "clip": cfg.clip,
+        "seed": cfg.seed,
+        "config": dataclasses.asdict(cfg),
+        "hash": config_hash(cfg),
+        "primary_metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better,
+        "metrics": {},
+        "env": environment(cfg.accelerator),
+    }
     throughput = Throughput()
     module = trainer = None
     start = time.perf_counter()

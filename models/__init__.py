@@ -28,13 +28,15 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def build(name: str, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-          **kwargs) -> nn.Module:
+def build(
+    name: str, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, **kwargs
+) -> nn.Module:
     """Build model `name`; unknown names fail listing the registered ones."""
     if name not in REGISTRY:
         raise unknown("model", name, REGISTRY)
-    return REGISTRY[name](input_size=input_size, hidden_size=hidden_size, num_layers=num_layers,
-                          dropout=dropout, **kwargs)
+    return REGISTRY[name](
+        input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, **kwargs
+    )
 
 
 from models import recurrent  # noqa: E402,F401  (registers rnn, lstm, gru)

@@ -19,9 +19,17 @@ class RecurrentEncoder(nn.Module):
     state of each sequence is the one at its own last valid step.
     """
 
-    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False, recurrent_init_scale: float = 1.0,
-                 forget_bias: float = 1.0):
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        recurrent_init_scale: float = 1.0,
+        forget_bias: float = 1.0,
+    ):
         super().__init__()
         self.cell = cell
         self.hidden_size = hidden_size
@@ -29,9 +37,15 @@ class RecurrentEncoder(nn.Module):
         self.bidirectional = bidirectional
         self.output_size = hidden_size * (2 if bidirectional else 1)
         kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        self.rnn = CELLS[cell](input_size, hidden_size, num_layers, batch_first=True,
-                               dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
-                               **kwargs)
+        self.rnn = CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            **kwargs,
+        )
         self.reset_parameters(recurrent_init_scale, forget_bias)
 
     @torch.no_grad()
@@ -54,7 +68,7 @@ class RecurrentEncoder(nn.Module):
             elif name.startswith("bias"):
                 p.zero_()
                 if self.cell == "lstm" and name.startswith("bias_ih"):
-                    p[h:2 * h] = forget_bias  # gate order i, f, g, o
+                    p[h : 2 * h] = forget_bias  # gate order i, f, g, o
         self.rnn.flatten_parameters()
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
@@ -83,10 +97,17 @@ def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectiona
 
 
 def _factory(cell: str):
-    def make(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
-             bidirectional: bool = False, recurrent_init_scale: float = 1.0) -> RecurrentEncoder:
-        return RecurrentEncoder(cell, input_size, hidden_size, num_layers, dropout, bidirectional,
-                                recurrent_init_scale)
+    def make(
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        recurrent_init_scale: float = 1.0,
+    ) -> RecurrentEncoder:
+        return RecurrentEncoder(
+            cell, input_size, hidden_size, num_layers, dropout, bidirectional, recurrent_init_scale
+        )
 
     return make
 

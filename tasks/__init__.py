@@ -39,6 +39,7 @@ class Task:
     description = ""
     datasets: dict[str, str] = {}  # dataset name -> one-line description
     default_dataset = ""
+    offline_dataset = ""  # a dataset that needs no download, for smoke runs and tests
     primary_metric = ""  # a key of metrics(); logged as val/<key>
     higher_is_better = True
     stateful = False  # True: the recurrent state is carried (detached) across consecutive batches

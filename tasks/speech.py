@@ -28,8 +28,18 @@ FSDD_DIGEST = "0fbe6612aaa20a80ef4371894a46e060038337a518fe3d4728cb7eee7caa013c"
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # DTMF keypad: (row, column) frequencies in Hz per digit (ITU-T Q.23).
-DTMF = {1: (697, 1209), 2: (697, 1336), 3: (697, 1477), 4: (770, 1209), 5: (770, 1336), 6: (770, 1477),
-        7: (852, 1209), 8: (852, 1336), 9: (852, 1477), 0: (941, 1336)}
+DTMF = {
+    1: (697, 1209),
+    2: (697, 1336),
+    3: (697, 1477),
+    4: (770, 1209),
+    5: (770, 1336),
+    6: (770, 1477),
+    7: (852, 1209),
+    8: (852, 1336),
+    9: (852, 1477),
+    0: (941, 1336),
+}
 
 
 def read_wav(path: Path) -> np.ndarray:
@@ -55,8 +65,10 @@ def fsdd_files() -> tuple[Path, list[Path]]:
         root = datasets.cache_root() / rel
         src.rename(root)
         if fsdd_digest(root) != FSDD_DIGEST:
-            raise BenchError(f"FSDD recordings in {root} do not match the expected checksum; delete the folder "
-                             "and run again")
+            raise BenchError(
+                f"FSDD recordings in {root} do not match the expected checksum; delete the folder "
+                "and run again"
+            )
     files = sorted(root.glob("*.wav"))
     if not files:
         raise datasets.missing("fsdd", rel, f" ({root} holds no .wav files)")
@@ -103,6 +115,7 @@ class SpeechTask(Task):
         "dtmf": "offline: synthetic noisy DTMF keypad tones, one class per digit, no download",
     }
     default_dataset = "fsdd"
+    offline_dataset = "dtmf"
     primary_metric = "acc"
     higher_is_better = True
 
@@ -135,8 +148,12 @@ class SpeechTask(Task):
 
     def _featurizer(self, o: dict, sr: int):
         n_fft = 2 ** math.ceil(math.log2(sr * o["win_ms"] / 1000))
-        mel = {"n_fft": n_fft, "win_length": round(sr * o["win_ms"] / 1000),
-               "hop_length": round(sr * o["hop_ms"] / 1000), "n_mels": o["n_mels"]}
+        mel = {
+            "n_fft": n_fft,
+            "win_length": round(sr * o["win_ms"] / 1000),
+            "hop_length": round(sr * o["hop_ms"] / 1000),
+            "n_mels": o["n_mels"],
+        }
         if o["features"] == "mfcc":
             transform = torchaudio.transforms.MFCC(sample_rate=sr, n_mfcc=o["n_mfcc"], melkwargs=mel)
             return lambda w: transform(w).T  # [T, n_mfcc]
@@ -154,7 +171,7 @@ class SpeechTask(Task):
             meta = [FSDD_NAME.match(f.name).groups() for f in files]
 
             def clips():
-                return [(read_wav(f), int(d)) for f, (d, _, _) in zip(files, meta)]
+                return [(read_wav(f), int(d)) for f, (d, _, _) in zip(files, meta, strict=True)]
 
             extra = {"speaker": [m[1] for m in meta], "take": [int(m[2]) for m in meta]}
             sr = 8000
@@ -168,7 +185,11 @@ class SpeechTask(Task):
             extra = {"subset": [s for _, _, s in items]}
             sr = 16000
         else:  # dtmf
-            fingerprint, extra, sr = "dtmf-v1", {"subset": ["train"] * 1000 + ["val"] * 200 + ["test"] * 200}, 8000
+            fingerprint, extra, sr = (
+                "dtmf-v1",
+                {"subset": ["train"] * 1000 + ["val"] * 200 + ["test"] * 200},
+                8000,
+            )
 
             def clips():
                 return dtmf_clips(100, seed=1) + dtmf_clips(20, seed=2) + dtmf_clips(20, seed=3)
@@ -179,8 +200,12 @@ class SpeechTask(Task):
             for wav, label in clips():
                 feats.append(featurize(torch.from_numpy(wav)))
                 labels.append(label)
-            return {"x": torch.cat(feats), "lengths": torch.tensor([len(f) for f in feats]),
-                    "y": torch.tensor(labels), **extra}
+            return {
+                "x": torch.cat(feats),
+                "lengths": torch.tensor([len(f) for f in feats]),
+                "y": torch.tensor(labels),
+                **extra,
+            }
 
         return datasets.cached_tensors(cfg.dataset, {**params, "files": fingerprint}, build)
 
@@ -195,7 +220,9 @@ class SpeechTask(Task):
             masks = {"train": take >= 10, "val": (take >= 5) & (take < 10), "test": take < 5}
         else:
             if o["test_speaker"] not in set(speaker):
-                raise BenchError(f"unknown test_speaker '{o['test_speaker']}'; valid: {', '.join(sorted(set(speaker)))}")
+                raise BenchError(
+                    f"unknown test_speaker '{o['test_speaker']}'; valid: {', '.join(sorted(set(speaker)))}"
+                )
             held = speaker == o["test_speaker"]
             masks = {"train": ~held & (take >= 5), "val": ~held & (take < 5), "test": held}
         return {s: torch.from_numpy(np.flatnonzero(m)) for s, m in masks.items()}
@@ -213,10 +240,17 @@ class SpeechTask(Task):
         splits = {}
         for stage, rows in idx.items():
             seqs = [(data["x"][offsets[i] : offsets[i + 1]] - mean) / std for i in rows]
-            splits[stage] = {"x": nn.utils.rnn.pad_sequence(seqs, batch_first=True),  # [N, T_max, F]
-                             "lengths": data["lengths"][rows], "y": data["y"][rows]}
-        info = {"input_size": data["x"].shape[1], "num_classes": 10, "classes": [str(d) for d in range(10)],
-                "sizes": {s: len(r) for s, r in idx.items()}}
+            splits[stage] = {
+                "x": nn.utils.rnn.pad_sequence(seqs, batch_first=True),  # [N, T_max, F]
+                "lengths": data["lengths"][rows],
+                "y": data["y"][rows],
+            }
+        info = {
+            "input_size": data["x"].shape[1],
+            "num_classes": 10,
+            "classes": [str(d) for d in range(10)],
+            "sizes": {s: len(r) for s, r in idx.items()},
+        }
         return splits, info
 
     # -- model ------------------------------------------------------------------------------------------
@@ -228,11 +262,13 @@ class SpeechTask(Task):
 
     def metrics(self, info) -> torchmetrics.MetricCollection:
         k = info["num_classes"]
-        return torchmetrics.MetricCollection({
-            "acc": torchmetrics.classification.MulticlassAccuracy(k, average="micro"),
-            "f1": torchmetrics.classification.MulticlassF1Score(k, average="macro"),
-            "confusion": torchmetrics.classification.MulticlassConfusionMatrix(k),
-        })
+        return torchmetrics.MetricCollection(
+            {
+                "acc": torchmetrics.classification.MulticlassAccuracy(k, average="micro"),
+                "f1": torchmetrics.classification.MulticlassF1Score(k, average="macro"),
+                "confusion": torchmetrics.classification.MulticlassConfusionMatrix(k),
+            }
+        )
 
 
 class ClassifierHead(nn.Module):
@@ -262,11 +298,15 @@ def speechcommands_items(data_dir: str) -> list[tuple[Path, int, str]]:
         root = found.parent.parent if found else datasets.cache_root()
         if found is None:
             if os.environ.get("BENCH_OFFLINE") == "1":
-                raise datasets.missing("speechcommands-digits", rel, " and BENCH_OFFLINE=1 forbids downloading")
+                raise datasets.missing(
+                    "speechcommands-digits", rel, " and BENCH_OFFLINE=1 forbids downloading"
+                )
             try:
                 SPEECHCOMMANDS(root, download=True)
             except Exception as e:
-                raise datasets.missing("speechcommands-digits", rel, f", and the download failed ({e})") from None
+                raise datasets.missing(
+                    "speechcommands-digits", rel, f", and the download failed ({e})"
+                ) from None
     items = []
     for subset, short in (("training", "train"), ("validation", "val"), ("testing", "test")):
         ds = SPEECHCOMMANDS(root, subset=subset)

@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated offline cache per test, and the real data in ../shared/data when present."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("BENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def offline_cache(tmp_path, monkeypatch):
+    """Every test writes its caches to its own folder and may not download."""
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_OFFLINE", "1")
+    monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def shared_data(monkeypatch) -> Path:
+    """The real datasets; the test is skipped (with the reason) when the folder is absent."""
+    if not (SHARED / "README.md").is_file():
+        pytest.skip(f"real data not found at {SHARED} (set BENCH_SHARED_DATA)")
+    monkeypatch.setenv("BENCH_DATA", str(SHARED))
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """A feature cache shared by the tests of a session, so real-data features are computed once."""
+    return tmp_path_factory.mktemp("session-cache")

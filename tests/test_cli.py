@@ -1,0 +1,77 @@
+"""Bad input ends with one clear line and a non-zero exit; listings and --help work."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from bench.cli import main
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--task", "vision"], "error: unknown task 'vision'; valid: speech"),
+        (["--model", "transformer"], "error: unknown model 'transformer'; valid: gru, lstm, rnn"),
+        (
+            ["--dataset", "timit"],
+            "error: unknown dataset for task 'speech' 'timit'; valid: dtmf, fsdd, speechcommands-digits",
+        ),
+        (
+            ["--clip", "norm:-1"],
+            "error: bad clip setting 'norm:-1'; valid: none, norm:<max>, value:<max> with max > 0",
+        ),
+        (["--hidden-size", "0"], "error: 'hidden_size' must be positive, got 0"),
+        (["--lr", "0"], "error: 'lr' must be positive, got 0.0"),
+        (["--batch-size", "-4"], "error: 'batch_size' must be positive, got -4"),
+        (["--split", "random"], "error: unknown split 'random'; valid: official, speaker"),
+        (["--no-such-option", "3"], "error: unknown config key 'no_such_option' for task 'speech'; valid:"),
+    ],
+)
+def test_bad_arguments(args, message, capsys):
+    assert main(["run", *args]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message) and "Traceback" not in out + err
+
+
+def test_missing_data_is_one_line(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: dataset 'fsdd' not found: looked for 'fsdd/recordings' in ")
+    assert "BENCH_OFFLINE=1 forbids downloading" in err[-1] and "set BENCH_DATA" in err[-1]
+
+
+def test_corrupt_wav_is_one_line(tmp_path, capsys):
+    rec = tmp_path / "data" / "fsdd" / "recordings"
+    rec.mkdir(parents=True)
+    sf.write(rec / "1_bob_7.wav", np.zeros(800, dtype=np.float32), 8000)
+    (rec / "2_bob_0.wav").write_bytes(b"")
+    assert main(["run", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: cannot read wav file ") and "2_bob_0.wav" in err[-1]
+
+
+def test_listings(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("speech ") and "fsdd (default)" in out and "primary: acc (higher is better)" in out
+    assert main(["models"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["gru", "lstm", "rnn"]
+
+
+@pytest.mark.parametrize("sub", [[], ["run"], ["tasks"], ["models"]])
+def test_help_on_every_subcommand(sub):
+    res = subprocess.run(
+        [sys.executable, "-m", "bench", *sub, "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and res.stdout.startswith("usage: bench")
+    if sub == ["run"]:
+        assert (
+            "--clip" in res.stdout
+            and "speech: datasets fsdd" in res.stdout
+            and "--split 'official'" in res.stdout
+        )

@@ -1,0 +1,69 @@
+import re
+
+import pytest
+
+from bench.config import config_hash, parse_clip, resolve
+from bench.errors import BenchError
+
+
+def test_parse_clip():
+    assert parse_clip("none") == (None, None)
+    assert parse_clip("norm:1.0") == (1.0, "norm")
+    assert parse_clip("value:0.5") == (0.5, "value")
+
+
+@pytest.mark.parametrize(
+    "bad", ["norm", "norm:", "norm:-1", "norm:0", "value:abc", "max:1", "norm:inf", "1.0"]
+)
+def test_bad_clip_names_value_and_valid_forms(bad):
+    with pytest.raises(BenchError, match=rf"bad clip setting '{bad}'; valid: none, norm:<max>, value:<max>"):
+        parse_clip(bad)
+
+
+def test_layers_override_in_order(tmp_path):
+    cfg = resolve({"task": "speech"})
+    assert (cfg.max_epochs, cfg.dataset, cfg.options["split"]) == (
+        40,
+        "fsdd",
+        "official",
+    )  # configs/speech.yaml
+    f = tmp_path / "c.yaml"
+    f.write_text("max_epochs: 3\nsplit: speaker\nlr: 0.01\n")
+    cfg = resolve({"model": "gru", "lr": 0.5}, str(f))
+    assert (cfg.max_epochs, cfg.model, cfg.lr, cfg.options["split"]) == (3, "gru", 0.5, "speaker")
+
+
+def test_unknown_key_lists_valid_keys(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("hiden_size: 3\n")
+    with pytest.raises(
+        BenchError, match=r"unknown config key 'hiden_size' for task 'speech'; valid: .*hidden_size"
+    ):
+        resolve({}, str(f))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"hidden_size": 0}, "'hidden_size' must be positive, got 0"),
+        ({"lr": -1.0}, "'lr' must be positive, got -1.0"),
+        ({"batch_size": "x"}, "bad value for 'batch_size': 'x' (expected int)"),
+        ({"dropout": 1.0}, "'dropout' must be in [0, 1), got 1.0"),
+        ({"task": "vision"}, "unknown task 'vision'; valid: speech"),
+        (
+            {"dataset": "mnist"},
+            "unknown dataset for task 'speech' 'mnist'; valid: dtmf, fsdd, speechcommands-digits",
+        ),
+        ({"features": "wavelet"}, "unknown features 'wavelet'; valid: mfcc, logmel"),
+    ],
+)
+def test_bad_values_are_named(override, message):
+    with pytest.raises(BenchError, match=re.escape(message)):
+        resolve(override)
+
+
+def test_hash_tracks_results_not_locations():
+    a = resolve({"seed": 0, "out": "a"})
+    assert config_hash(a) == config_hash(resolve({"seed": 0, "out": "b", "devices": 1}))
+    assert config_hash(a) != config_hash(resolve({"seed": 1}))
+    assert config_hash(a) != config_hash(resolve({"n_mfcc": 13}))

@@ -1,0 +1,55 @@
+import pytest
+import torch
+
+import models
+from bench.errors import BenchError
+from models.recurrent import final_features
+
+
+@pytest.mark.parametrize("name", models.names())
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_shapes_padding_and_final_state(name, bidirectional):
+    torch.manual_seed(0)
+    enc = models.build(name, input_size=5, hidden_size=7, num_layers=2, bidirectional=bidirectional)
+    x = torch.randn(3, 6, 5)
+    lengths = torch.tensor([6, 2, 4])
+    out, state = enc(x, lengths)
+    dirs = 2 if bidirectional else 1
+    assert out.shape == (3, 6, 7 * dirs)
+    assert torch.all(out[1, 2:] == 0) and torch.all(out[2, 4:] == 0)  # padding never enters the recurrence
+    h = state[0] if name == "lstm" else state
+    assert h.shape == (2 * dirs, 3, 7)
+    # the packed final state of the top forward layer is the output at each sequence's last valid step
+    feats = final_features(out, lengths, bidirectional)
+    assert feats.shape == (3, 7 * dirs)
+    torch.testing.assert_close(feats[:, :7], h[-dirs])
+    # a short sequence gives the same result alone as inside a padded batch
+    alone, _ = enc(x[1:2, :2])
+    torch.testing.assert_close(alone[0], out[1, :2])
+
+
+@pytest.mark.parametrize("name", models.names())
+def test_every_parameter_gets_a_gradient(name):
+    enc = models.build(name, 4, 8, num_layers=2, dropout=0.1, bidirectional=True)
+    out, _ = enc(torch.randn(2, 5, 4), torch.tensor([5, 3]))
+    out.sum().backward()
+    for pname, p in enc.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, pname
+
+
+def test_init_orthogonal_forget_bias_and_scale():
+    lstm = models.build("lstm", 4, 16)
+    w = lstm.rnn.weight_hh_l0.detach()
+    for gate in w.split(16):
+        torch.testing.assert_close(gate @ gate.T, torch.eye(16), atol=1e-5, rtol=0)
+    b = lstm.rnn.bias_ih_l0.detach() + lstm.rnn.bias_hh_l0.detach()
+    assert torch.all(b[16:32] == 1) and torch.all(b[:16] == 0) and torch.all(b[32:] == 0)
+    rnn = models.build("rnn", 4, 16, recurrent_init_scale=1.5)
+    s = torch.linalg.svdvals(rnn.rnn.weight_hh_l0.detach())
+    torch.testing.assert_close(s, torch.full((16,), 1.5), atol=1e-4, rtol=0)
+    assert rnn.rnn.nonlinearity == "tanh"
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(BenchError, match=r"unknown model 'lstn'; valid: gru, lstm, rnn"):
+        models.build("lstn", 4, 8)

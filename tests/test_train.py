@@ -1,0 +1,155 @@
+"""Every task x model trains on its offline dataset; the runner's records for ok, diverged and failed runs."""
+
+import json
+
+import pytest
+import torch
+
+import models
+import tasks
+from bench.batching import TensorDataModule
+from bench.cli import main
+from bench.config import resolve
+from bench.module import SeqModule
+
+CELLS = [(t, m) for t in tasks.names() for m in models.names()]
+
+
+@pytest.mark.parametrize(("task_name", "model"), CELLS)
+def test_few_steps_shapes_gradients_and_learning(task_name, model):
+    task = tasks.get(task_name)
+    cfg = resolve(
+        {
+            "task": task_name,
+            "dataset": task.offline_dataset,
+            "model": model,
+            "hidden_size": 32,
+            "batch_size": 16,
+            "num_layers": 2,
+            "dropout": 0.1,
+        }
+    )
+    dm = TensorDataModule(task, cfg)
+    dm.prepare_data()
+    dm.setup()
+    torch.manual_seed(0)
+    module = SeqModule(cfg, task, dm.info)
+    batch = next(iter(dm.train_dataloader()))
+    pred, _ = module(batch["x"], batch.get("lengths"))
+    assert pred.shape[0] == batch["y"].shape[0] and torch.isfinite(pred).all()
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    losses = []
+    for step in range(8):  # fit one batch: the loss must fall
+        opt.zero_grad()
+        loss = task.loss(module(batch["x"], batch.get("lengths"))[0], batch["y"])
+        loss.backward()
+        if step == 0:
+            for name, p in module.named_parameters():
+                assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reaches {name}"
+        opt.step()
+        losses.append(loss.item())
+    assert all(map(torch.isfinite, torch.tensor(losses))) and losses[-1] < 0.8 * losses[0]
+
+
+def run_cli(args, capsys):
+    code = main(["run", *args])
+    out, err = capsys.readouterr()
+    return code, out.strip().splitlines(), err.strip().splitlines()
+
+
+def test_run_writes_record_checkpoint_and_prints_record_last(tmp_path, capsys):
+    code, out, err = run_cli(
+        [
+            "--dataset",
+            "dtmf",
+            "--max-epochs",
+            "2",
+            "--hidden-size",
+            "16",
+            "--train-limit",
+            "64",
+            "--clip",
+            "norm:1.0",
+            "--out",
+            str(tmp_path / "runs"),
+        ],
+        capsys,
+    )
+    assert code == 0
+    path = out[-1].removeprefix("record: ")
+    assert out[-1].startswith("record: ") and path.endswith(".json")
+    rec = json.loads(open(path).read())
+    assert rec["status"] == "ok" and rec["reason"] == ""
+    for key in (
+        "task",
+        "dataset",
+        "model",
+        "clip",
+        "seed",
+        "config",
+        "metrics",
+        "primary_metric",
+        "higher_is_better",
+        "epochs",
+        "wall_time_s",
+        "steps_per_s",
+        "params",
+        "env",
+        "best_epoch",
+        "history",
+    ):
+        assert key in rec, key
+    assert (rec["dataset"], rec["clip"], rec["epochs"], rec["primary_metric"]) == (
+        "dtmf",
+        "norm:1.0",
+        2,
+        "acc",
+    )
+    assert {"val/acc", "val/f1", "val/loss", "test/acc", "test/f1", "test/loss"} <= set(rec["metrics"])
+    assert (
+        0 <= rec["metrics"]["test/acc"] <= 1 and rec["steps_per_s"] > 0 and rec["steps"] == 2 * 2
+    )  # 64 clips, batches of 32, 2 epochs
+    assert sum(map(sum, rec["matrices"]["test/confusion"])) == 200  # every test clip counted once
+    assert rec["config"]["options"]["train_limit"] == 64 and rec["env"]["torch"] == torch.__version__
+    assert (tmp_path / "runs" / path.split("/")[-1].removesuffix(".json") / "best.ckpt").is_file()
+    assert rec["params"] == sum(p.numel() for p in models.build("lstm", 20, 16).parameters()) + 16 * 10 + 10
+
+
+def test_diverged_run_is_recorded_with_its_step(tmp_path, capsys, monkeypatch):
+    task = tasks.get("speech")
+    real_loss, calls = task.loss, []
+
+    def poisoned(pred, y):
+        calls.append(1)
+        return real_loss(pred, y) * (float("nan") if len(calls) == 3 else 1.0)
+
+    monkeypatch.setattr(task, "loss", poisoned)
+    code, out, _ = run_cli(
+        [
+            "--dataset",
+            "dtmf",
+            "--max-epochs",
+            "1",
+            "--hidden-size",
+            "8",
+            "--train-limit",
+            "128",
+            "--out",
+            str(tmp_path),
+        ],
+        capsys,
+    )
+    rec = json.loads(open(out[-1].removeprefix("record: ")).read())
+    assert code == 0 and rec["status"] == "diverged" and rec["diverged_step"] == 2
+    assert "non-finite training loss (nan) at step 2" in rec["reason"]
+
+
+def test_failed_run_exits_nonzero_with_a_record(tmp_path, capsys, monkeypatch):
+    def broken(cfg):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(tasks.get("speech"), "load", broken)
+    code, out, err = run_cli(["--dataset", "dtmf", "--out", str(tmp_path)], capsys)
+    rec = json.loads(open(out[-1].removeprefix("record: ")).read())
+    assert code == 1 and rec["status"] == "failed" and rec["reason"] == "RuntimeError: disk on fire"
+    assert "Traceback" in rec["traceback"] and err[-1] == "error: RuntimeError: disk on fire"
