@@ -94,6 +94,22 @@ class BucketBatchSampler(Sampler[list[int]]):
         return per_rank // self.batch_size if self.drop_last else math.ceil(per_rank / self.batch_size)
 
 
+def bucket_loader(
+    data: dict, batch_size: int, train: bool, seed: int, world: int = 1, rank: int = 0
+) -> DataLoader:
+    """Shuffled (train) or ordered length-bucketed batches of this rank's shard of `data`."""
+    sampler = BucketBatchSampler(
+        len(data["y"]),
+        batch_size,
+        data.get("lengths"),
+        shuffle=train,
+        seed=seed,
+        num_replicas=world,
+        rank=rank,
+    )
+    return DataLoader(TensorBatches(data), sampler=sampler, batch_size=None)
+
+
 class TensorDataModule(pl.LightningDataModule):
     """A data module over in-memory splits {stage: {"x", "y", optional "lengths"}} produced by a task.
 
@@ -107,27 +123,18 @@ class TensorDataModule(pl.LightningDataModule):
         self.info: dict = {}
 
     def prepare_data(self) -> None:
-        self.task.prepare(self.cfg)
+        if not self.splits:  # the runner prepares before building the model; the Trainer asks again
+            self.task.prepare(self.cfg)
 
     def setup(self, stage: str | None = None) -> None:
         if not self.splits:
             self.splits, self.info = self.task.load(self.cfg)
 
     def _loader(self, split: str, train: bool) -> DataLoader:
-        data = self.splits[split]
-        world, rank = 1, 0
-        if self.trainer is not None:
-            world, rank = self.trainer.world_size, self.trainer.global_rank
-        sampler = BucketBatchSampler(
-            len(data["y"]),
-            self.cfg.batch_size,
-            data.get("lengths"),
-            shuffle=train,
-            seed=self.cfg.seed,
-            num_replicas=world,
-            rank=rank,
+        world, rank = (
+            (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
         )
-        return DataLoader(TensorBatches(data), sampler=sampler, batch_size=None)
+        return self.task.dataloader(self.splits[split], self.cfg, train, world, rank)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import torch
 import torchmetrics
 from torch import nn
+from torch.utils.data import DataLoader
 
+from bench.batching import bucket_loader
 from bench.errors import unknown
 
 REGISTRY: dict[str, "Task"] = {}
@@ -61,6 +63,10 @@ class Task:
     def load(self, cfg) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
         """Return ({'train'|'val'|'test': {'x', 'y', optional 'lengths'}}, info)."""
         raise NotImplementedError
+
+    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
+        """Batches of one split for this rank of `world`; length-bucketed and shuffled when training."""
+        return bucket_loader(data, cfg.batch_size, train, cfg.seed, world, rank)
 
     def build_input(self, cfg, info: dict) -> nn.Module:
         """Maps a batch's x to features [B, T, F]; identity by default."""
