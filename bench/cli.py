@@ -76,7 +76,37 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (kind, text) in RUN_FLAGS.items():
         run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     run.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
+    run.add_argument(
+        "--wandb", action="store_true", default=None, help="log to W&B (offline unless logged in)"
+    )
     run.add_argument("--config", help="flat YAML file of overrides (unknown keys are errors)")
+    sweep = sub.add_parser("sweep", help="run every cell of a suite that has no finished record")
+    sweep.add_argument("suite", help="suite name (configs/suites/NAME.yaml) or a .yaml path")
+    sweep.add_argument(
+        "--jobs", type=int, default=1, help="cells run at once (one GPU each when there are GPUs)"
+    )
+    sweep.add_argument(
+        "--retry-failed", action="store_true", help="also rerun cells whose record is 'failed'"
+    )
+    sweep.add_argument("--wandb", action="store_true", help="log every run to W&B (offline unless logged in)")
+    table = sub.add_parser("table", help="aggregate a suite's records into the results table")
+    table.add_argument("suite")
+    table.add_argument("--format", choices=["terminal", "md", "csv", "html"], default="terminal")
+    table.add_argument(
+        "--output", help="write to this file instead of standard output (html: default <out>/table.html)"
+    )
+    board = sub.add_parser("board", help="log the suite's aggregated table to W&B as the leaderboard")
+    board.add_argument("suite")
+    repro = sub.add_parser(
+        "reproduce", help="rerun a suite into a fresh folder and compare with results/SUITE"
+    )
+    repro.add_argument("suite")
+    repro.add_argument("--jobs", type=int, default=1)
+    repro.add_argument("--reference", help="reference CSV (default results/SUITE/table.csv)")
+    for p in (sweep, table, board, repro):
+        p.add_argument(
+            "--out", help="folder of the suite's records (default sweeps/SUITE; reproduce: a new one)"
+        )
     sub.add_parser("tasks", help="list registered tasks and their datasets")
     sub.add_parser("models", help="list registered models")
     return parser
@@ -98,6 +128,10 @@ def cmd_run(args, extras) -> int:
     )
     if record.get("checkpoint"):
         print(f"checkpoint: {record['checkpoint']}")
+    if record.get("wandb"):
+        from bench.tracking import sync_hint
+
+        print(sync_hint(record["wandb"]))
     print(f"record: {path}")
     if status == "failed":
         print(f"error: {record['reason']}", file=sys.stderr)
@@ -126,7 +160,108 @@ def cmd_models(args, extras) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models}
+def cmd_sweep(args, extras) -> int:
+    from bench.suites import load_suite
+    from bench.sweep import sweep
+
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
+    suite = load_suite(args.suite, args.out)
+    counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(
+        f"records: {suite.cells[0].cfg.out}\ntable: python -m bench table {args.suite}"
+        + (f" --out {args.out}" if args.out else "")
+    )
+    return 1 if counts.get("failed") else 0
+
+
+def cmd_table(args, extras) -> int:
+    from pathlib import Path
+
+    from bench import table
+    from bench.suites import load_suite
+
+    suite = load_suite(args.suite, args.out)
+    groups = table.collect(suite)
+    if args.format == "terminal" and not args.output:
+        table.print_terminal(suite, groups)
+        return 0
+    if args.format == "html":
+        from bench.report import to_html
+
+        text = to_html(suite, groups)
+        args.output = args.output or str(Path(suite.cells[0].cfg.out) / "table.html")
+    else:
+        text = {"md": table.to_markdown, "csv": table.to_csv, "terminal": table.to_markdown}[args.format](
+            suite, groups
+        )
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+        print(f"table: {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_board(args, extras) -> int:
+    from bench import table
+    from bench.board import board
+    from bench.suites import load_suite
+    from bench.tracking import sync_hint
+
+    suite = load_suite(args.suite, args.out)
+    folder = board(suite, table.collect(suite), suite.cells[0].cfg.out)
+    print(sync_hint(folder))
+    return 0
+
+
+def cmd_reproduce(args, extras) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench import reproduce, table
+    from bench.suites import load_suite
+    from bench.sweep import sweep
+
+    suite = load_suite(args.suite)
+    ref_path = Path(args.reference) if args.reference else reproduce.reference_path(suite)
+    if not ref_path.is_file():
+        raise BenchError(
+            f"no reference table at {ref_path}; make one with "
+            f"`python -m bench table {args.suite} --format csv --output {ref_path}`"
+        )
+    suite = load_suite(args.suite, args.out or reproduce.fresh_folder(suite))
+    counts = sweep(suite, args.jobs)
+    new = table.to_csv(suite, table.collect(suite))
+    (Path(suite.cells[0].cfg.out) / "table.csv").write_text(new)
+    rows, ok = reproduce.compare(ref_path.read_text(), new, suite.tolerances)
+    t = Table(title=f"{suite.name}: reproduced vs {ref_path}", title_justify="left")
+    for head in ("cell", "metric", "reference", "reproduced", "tolerance", "verdict"):
+        t.add_column(head)
+    for r in rows:
+        t.add_row(*r[:-1], "[green]ok[/]" if r[-1] == "ok" else "[bold red]MISMATCH[/]")
+    Console(width=160).print(t)
+    bad = sum(r[-1] != "ok" for r in rows)
+    print(
+        f"{len(rows) - bad} of {len(rows)} compared values match; sweep {counts['wall_time_s']} s; "
+        f"records in {suite.cells[0].cfg.out}"
+    )
+    return 0 if ok else 1
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "sweep": cmd_sweep,
+    "table": cmd_table,
+    "board": cmd_board,
+    "reproduce": cmd_reproduce,
+    "tasks": cmd_tasks,
+    "models": cmd_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,12 +43,15 @@ class RunConfig:
     recurrent_init_scale: float = 1.0
     devices: int = 1
     accelerator: str = "auto"  # auto | cpu | gpu
+    threads: int = 0  # torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce
     out: str = "runs"
+    wandb: bool = False  # log to Weights & Biases (offline unless logged in)
+    wandb_project: str = "seqbench"
     options: dict[str, Any] = field(default_factory=dict)
 
 
 # Keys that change where or how fast a run happens but not its result; left out of the run's hash.
-NOT_HASHED = ("out", "devices", "accelerator")
+NOT_HASHED = ("out", "devices", "accelerator", "threads", "wandb", "wandb_project")
 POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience")
 
 
@@ -149,7 +152,7 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
             raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")
     if not 0 <= cfg.dropout < 1:
         raise BenchError(f"'dropout' must be in [0, 1), got {cfg.dropout}")
-    for key in ("max_minutes", "weight_decay", "recurrent_init_scale"):
+    for key in ("max_minutes", "weight_decay", "recurrent_init_scale", "threads"):
         if getattr(cfg, key) < 0:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
     if cfg.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -53,3 +54,18 @@ def environment(accelerator: str = "cpu") -> dict:
         "git": git_revision(),
         "platform": platform.platform(),
     }
+
+
+def read_record(path: Path, warn: bool = True) -> dict | None:
+    """A record, or None when absent; a truncated or non-JSON file is skipped with a warning naming it."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or "status" not in record:
+            raise ValueError("not a run record")
+        return record
+    except (ValueError, UnicodeDecodeError) as e:
+        if warn:
+            print(f"warning: skipping unreadable record {path} ({e})", file=sys.stderr)
+        return None

@@ -5,12 +5,14 @@ run: python -c "from bench.config import resolve; from bench.runner import run; 
 
 import dataclasses
 import math
+import os
 import re
 import time
 import traceback
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 import tasks
@@ -42,7 +44,7 @@ def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
     return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem
 
 
-def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput) -> pl.Trainer:
+def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput, logger=False) -> pl.Trainer:
     limit, algo = parse_clip(cfg.clip)
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
     callbacks = [
@@ -94,9 +96,12 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
         "env": environment(cfg.accelerator),
     }
     throughput = Throughput()
-    module = trainer = None
+    module = trainer = logger = None
     start = time.perf_counter()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
     try:
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         dm = TensorDataModule(task, cfg)
         dm.prepare_data()
@@ -104,7 +109,11 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
         module = SeqModule(cfg, task, dm.info)
         record["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
         record["data"] = dm.info.get("sizes", {})
-        trainer = make_trainer(cfg, task, run_dir, throughput)
+        if cfg.wandb:
+            from bench import tracking
+
+            logger = tracking.run_logger(cfg, record_path.stem)
+        trainer = make_trainer(cfg, task, run_dir, throughput, logger or False)
         trainer.fit(module, datamodule=dm)
         best = trainer.checkpoint_callback.best_model_path
         if not best:
@@ -125,6 +134,10 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
     if module is not None:
         _summarize_history(record, module.history, task)
     if trainer is None or trainer.is_global_zero:
+        if logger is not None:
+            from bench import tracking
+
+            record["wandb"] = tracking.finish(logger, record)
         write_json(record_path, record)
     return record, record_path
 

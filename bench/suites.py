@@ -1,0 +1,103 @@
+"""Suites: YAML grids of tasks x datasets x models x clip settings x seeds, expanded into run cells.
+
+A suite file (configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`, optional `common` overrides for
+every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
+grid axis, e.g. `seq_len: [50, 200]`) and optional `tolerances` for `bench reproduce`.
+
+run: python -c "from bench.suites import load_suite; print(len(load_suite('ci').cells))"
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.config import CONFIG_DIR, RunConfig, read_yaml, resolve
+from bench.errors import BenchError
+
+SUITE_DIR = CONFIG_DIR / "suites"
+SUITE_KEYS = ("description", "models", "clips", "seeds", "common", "tasks", "tolerances")
+
+
+@dataclass
+class Cell:
+    """One run of a suite; `row` and `col` place it in the results table, seeds are aggregated."""
+
+    cfg: RunConfig
+    overrides: dict
+    row: str  # task/dataset plus any extra grid axes, e.g. "probes/adding seq_len=200"
+    col: str  # model clip, e.g. "lstm norm:1.0"
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    description: str = ""
+    cells: list[Cell] = field(default_factory=list)
+    tolerances: dict = field(default_factory=dict)
+
+    def rows(self) -> list[str]:
+        return list(dict.fromkeys(c.row for c in self.cells))
+
+    def cols(self) -> list[str]:
+        return list(dict.fromkeys(c.col for c in self.cells))
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+
+
+def _as_list(value, key: str, where: str) -> list:
+    if isinstance(value, list) and value:
+        return value
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return [value]
+    raise BenchError(f"'{key}' in {where} must be a value or a non-empty list, got {value!r}")
+
+
+def load_suite(name: str, out: str | None = None) -> Suite:
+    """Read and expand a suite; every cell is resolved up front so a typo fails before anything runs."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else SUITE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise BenchError(
+            f"unknown suite '{name}'; valid: {', '.join(suite_names())} (or a path to a .yaml file)"
+        )
+    spec = read_yaml(path)
+    bad = sorted(set(spec) - set(SUITE_KEYS))
+    if bad:
+        raise BenchError(f"unknown key '{bad[0]}' in suite {path}; valid: {', '.join(SUITE_KEYS)}")
+    if not isinstance(spec.get("tasks"), dict) or not spec["tasks"]:
+        raise BenchError(f"suite {path} needs a 'tasks' mapping (task -> datasets and overrides)")
+    suite = Suite(path.stem, path, spec.get("description", ""), tolerances=spec.get("tolerances") or {})
+    where = f"suite {path}"
+    models = _as_list(spec.get("models", ["rnn", "lstm", "gru"]), "models", where)
+    clips = _as_list(spec.get("clips", ["none"]), "clips", where)
+    seeds = _as_list(spec.get("seeds", [0]), "seeds", where)
+    common = spec.get("common") or {}
+    out = out or str(Path("sweeps") / suite.name)
+    for task, entry in spec["tasks"].items():
+        entry = dict(entry or {})
+        datasets = _as_list(entry.pop("datasets", [""]), "datasets", f"{where}, task {task}")
+        axes = {k: v for k, v in entry.items() if isinstance(v, list)}
+        fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
+        for dataset, values in itertools.product(datasets, itertools.product(*axes.values())):
+            point = dict(zip(axes, values, strict=True))
+            for model, clip, seed in itertools.product(models, clips, seeds):
+                overrides = {
+                    **common,
+                    **fixed,
+                    **point,
+                    "task": task,
+                    "model": model,
+                    "clip": clip,
+                    "seed": seed,
+                    "out": out,
+                    **({"dataset": dataset} if dataset else {}),
+                }
+                try:
+                    cfg = resolve(overrides)
+                except BenchError as e:
+                    raise BenchError(f"{where}, task {task}: {e}") from None
+                row = " ".join([f"{task}/{cfg.dataset}", *(f"{k}={v}" for k, v in point.items())])
+                suite.cells.append(Cell(cfg, overrides, row, f"{model} {clip}"))
+    return suite

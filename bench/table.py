@@ -1,0 +1,187 @@
+"""The results table: each suite cell aggregated over seeds (mean ± std, n), best cell per row marked.
+
+Rows are task/dataset (plus extra grid axes), columns model x clip. Secondary tables: wall time, steps per
+second, parameters, diverged runs, and gradient statistics when the records carry them.
+
+run: python -m bench table ci --format md
+"""
+
+import csv
+import io
+import math
+import statistics
+from dataclasses import dataclass, field
+
+import tasks
+from bench.errors import BenchError
+from bench.records import read_record
+from bench.runner import record_paths
+from bench.suites import Suite
+
+
+@dataclass
+class Group:
+    """All seeds of one (row, col) cell."""
+
+    row: str
+    col: str
+    primary: str
+    higher_is_better: bool
+    values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one value per ok run
+    status: dict[str, int] = field(default_factory=dict)
+    best: bool = False
+    curves: list[list[dict]] = field(default_factory=list)  # per-epoch history of each run, for plots
+    profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
+
+    def stat(self, metric: str) -> tuple[float, float, int]:
+        v = [x for x in self.values.get(metric, []) if x is not None and math.isfinite(x)]
+        if not v:
+            return math.nan, math.nan, 0
+        return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)
+
+
+# Per-run numbers aggregated besides the test metrics; (record key, label).
+RUN_STATS = [("wall_time_s", "wall time (s)"), ("steps_per_s", "steps per second"), ("params", "parameters")]
+
+
+def collect(suite: Suite) -> list[Group]:
+    """Read every cell's record (unreadable ones are skipped with a warning) and group seeds together."""
+    groups: dict[tuple[str, str], Group] = {}
+    found = 0
+    for cell in suite.cells:
+        task = tasks.get(cell.cfg.task)
+        g = groups.setdefault(
+            (cell.row, cell.col), Group(cell.row, cell.col, task.primary_metric, task.higher_is_better)
+        )
+        record = read_record(record_paths(cell.cfg)[0])
+        if record is None:
+            continue
+        found += 1
+        g.status[record["status"]] = g.status.get(record["status"], 0) + 1
+        g.curves.append(record.get("history") or [])
+        if record.get("grad_profile"):
+            g.profiles.append(record["grad_profile"])
+        numbers = {k: record.get(k) for k, _ in RUN_STATS} | (record.get("grad_summary") or {})
+        if record["status"] == "ok":
+            numbers |= {
+                k.removeprefix("test/"): v for k, v in record["metrics"].items() if k.startswith("test/")
+            }
+        for k, v in numbers.items():
+            if isinstance(v, int | float):
+                g.values.setdefault(k, []).append(float(v))
+    if not found:
+        raise BenchError(
+            f"suite '{suite.name}' has no runs in {suite.cells[0].cfg.out}; "
+            f"run `python -m bench sweep {suite.name}` first"
+        )
+    for row in suite.rows():
+        scored = [g for g in groups.values() if g.row == row and g.stat(g.primary)[2]]
+        if scored:
+            pick = max if scored[0].higher_is_better else min
+            pick(scored, key=lambda g: g.stat(g.primary)[0]).best = True
+    return list(groups.values())
+
+
+def fmt(mean: float, std: float, n: int, digits: int = 4) -> str:
+    if n == 0:
+        return "–"
+    return f"{mean:.{digits}g} ± {std:.2g} (n={n})"
+
+
+def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]]:
+    """(title, rows of cells) for the main table and each secondary table; row 0 is the header."""
+    by = {(g.row, g.col): g for g in groups}
+    cols = suite.cols()
+
+    def table(title, cell_text):
+        rows = [["task / dataset", *cols]]
+        rows += [
+            [row, *(cell_text(by[(row, c)]) if (row, c) in by else "–" for c in cols)] for row in suite.rows()
+        ]
+        return title, rows
+
+    def primary(g: Group) -> str:
+        text = fmt(*g.stat(g.primary))
+        bad = ", ".join(f"{n} {s}" for s, n in g.status.items() if s != "ok")
+        return ("**" + text + "**" if g.best else text) + (f" [{bad}]" if bad else "")
+
+    first = groups[0]
+    metric_title = f"test {first.primary} ({'higher' if first.higher_is_better else 'lower'} is better)"
+    if len({(g.primary, g.higher_is_better) for g in groups}) > 1:
+        metric_title = (
+            "test primary metric per task ("
+            + ", ".join(
+                sorted(
+                    {
+                        f"{g.row.split('/')[0]}: {g.primary} {'↑' if g.higher_is_better else '↓'}"
+                        for g in groups
+                    }
+                )
+            )
+            + ")"
+        )
+    out = [table(metric_title + "; best per row in bold", primary)]
+    for key, label in RUN_STATS:
+        out.append(table(label, lambda g, key=key: fmt(*g.stat(key), digits=3 if key != "params" else 6)))
+    out.append(
+        table(
+            "diverged / failed runs", lambda g: f"{g.status.get('diverged', 0)} / {g.status.get('failed', 0)}"
+        )
+    )
+    grad_keys = sorted({k for g in groups for k in g.values if k.startswith("grad/")})
+    for key in grad_keys:
+        out.append(table(key, lambda g, key=key: fmt(*g.stat(key), digits=3)))
+    return out
+
+
+def to_markdown(suite: Suite, groups: list[Group]) -> str:
+    parts = [f"# {suite.name}" + (f": {suite.description}" if suite.description else "")]
+    for title, rows in grids(suite, groups):
+        parts.append(f"\n## {title}\n")
+        parts.append("| " + " | ".join(rows[0]) + " |")
+        parts.append("|" + " --- |" * len(rows[0]))
+        parts += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(parts) + "\n"
+
+
+CSV_FIELDS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed"]
+
+
+def to_csv(suite: Suite, groups: list[Group]) -> str:
+    """Long form, one line per (cell, metric): the format of the committed reference tables."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for g in groups:
+        model, clip = g.col.split(" ", 1)
+        for metric in sorted(g.values):
+            mean, std, n = g.stat(metric)
+            w.writerow(
+                [
+                    g.row,
+                    model,
+                    clip,
+                    metric,
+                    f"{mean:.6g}",
+                    f"{std:.6g}",
+                    n,
+                    int(g.best and metric == g.primary),
+                    g.status.get("diverged", 0),
+                    g.status.get("failed", 0),
+                ]
+            )
+    return buf.getvalue()
+
+
+def print_terminal(suite: Suite, groups: list[Group]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for title, rows in grids(suite, groups):
+        t = Table(title=title, title_justify="left")
+        for head in rows[0]:
+            t.add_column(head)
+        for r in rows[1:]:
+            t.add_row(*[f"[bold green]{c.strip('*')}[/]" if c.startswith("**") else c for c in r])
+        console.print(t)

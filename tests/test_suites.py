@@ -1,0 +1,217 @@
+"""Suites, resume, the results table, the W&B board and reproduce, on hand-made records and a tiny real sweep."""
+
+import json
+
+import pytest
+
+import tasks
+from bench import reproduce, table
+from bench.cli import main
+from bench.errors import BenchError
+from bench.records import write_json
+from bench.runner import record_paths
+from bench.suites import load_suite
+from bench.sweep import device_slots, pending_cells
+
+SUITE = """
+description: fixture
+models: [lstm, rnn]
+clips: [none, "norm:1.0"]
+seeds: [0, 1]
+tasks:
+  speech:
+    datasets: [dtmf]
+    hidden_size: 8
+    n_mfcc: [13, 20]
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    path = tmp_path / "fixture.yaml"
+    path.write_text(SUITE)
+    return path
+
+
+def fake_records(suite, accs: dict):
+    """Write a record per cell: accs maps (row, col) -> [acc per seed] or a status string."""
+    for cell in suite.cells:
+        value = accs.get((cell.row, cell.col))
+        if value is None:
+            continue
+        rec = {"status": "ok", "metrics": {}, "wall_time_s": 2.0, "params": 100, "steps_per_s": 10.0}
+        if isinstance(value, str):
+            rec["status"] = value
+        else:
+            rec["metrics"] = {"test/acc": value[cell.cfg.seed], "val/acc": 0.5}
+        write_json(record_paths(cell.cfg)[0], rec)
+
+
+def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    assert len(suite.cells) == 2 * 2 * 2 * 2  # n_mfcc x models x clips x seeds
+    assert suite.rows() == ["speech/dtmf n_mfcc=13", "speech/dtmf n_mfcc=20"]
+    assert suite.cols() == ["lstm none", "lstm norm:1.0", "rnn none", "rnn norm:1.0"]
+    assert {c.cfg.options["n_mfcc"] for c in suite.cells} == {13, 20} and all(
+        c.cfg.hidden_size == 8 for c in suite.cells
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "tasks: {speech: {}}\nmodel: [lstm]\n",
+            "unknown key 'model' in suite .*; valid: description, models, clips",
+        ),
+        (
+            "tasks: {speech: {hiden_size: 3}}\n",
+            "task speech: unknown config key 'hiden_size' for task 'speech'",
+        ),
+        ("models: [lstm]\n", "needs a 'tasks' mapping"),
+        ("tasks: {speech: {}}\nclips: [norm:-2]\n", "bad clip setting 'norm:-2'"),
+    ],
+)
+def test_bad_suite_files(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(BenchError, match=message):
+        load_suite(str(path))
+
+
+def test_unknown_suite_lists_valid():
+    with pytest.raises(BenchError, match="unknown suite 'nope'; valid: .*ci.*full"):
+        load_suite("nope")
+
+
+def test_aggregate_mean_std_n_and_best_cell_both_directions(suite_file, tmp_path, monkeypatch):
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    row = "speech/dtmf n_mfcc=13"
+    fake_records(
+        suite,
+        {
+            (row, "lstm none"): [0.8, 0.9],
+            (row, "lstm norm:1.0"): [0.6, 0.7],
+            (row, "rnn none"): "diverged",
+            (row, "rnn norm:1.0"): [0.95, 0.95],
+        },
+    )
+    groups = {(g.row, g.col): g for g in table.collect(suite)}
+    mean, std, n = groups[(row, "lstm none")].stat("acc")
+    assert (round(mean, 6), round(std, 6), n) == (0.85, 0.070711, 2)
+    assert [c for (r, c), g in groups.items() if g.best] == ["rnn norm:1.0"]
+    assert (
+        groups[(row, "rnn none")].status == {"diverged": 2} and groups[(row, "rnn none")].stat("acc")[2] == 0
+    )
+    monkeypatch.setattr(tasks.get("speech"), "higher_is_better", False)
+    groups = {(g.row, g.col): g for g in table.collect(suite)}
+    assert [c for (r, c), g in groups.items() if g.best] == ["lstm norm:1.0"]  # lowest mean wins now
+
+
+def test_markdown_and_csv_outputs(suite_file, tmp_path):
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    row = "speech/dtmf n_mfcc=13"
+    fake_records(suite, {(row, "lstm none"): [0.8, 0.9], (row, "rnn none"): "diverged"})
+    groups = table.collect(suite)
+    md = table.to_markdown(suite, groups)
+    assert "| task / dataset | lstm none | lstm norm:1.0 | rnn none | rnn norm:1.0 |" in md
+    assert "| speech/dtmf n_mfcc=13 | **0.85 ± 0.071 (n=2)** | – | – [2 diverged] | – |" in md
+    assert "| speech/dtmf n_mfcc=13 | 0 / 0 | 0 / 0 | 2 / 0 | 0 / 0 |" in md
+    lines = table.to_csv(suite, groups).splitlines()
+    assert lines[0] == "row,model,clip,metric,mean,std,n,best,diverged,failed"
+    assert "speech/dtmf n_mfcc=13,lstm,none,acc,0.85,0.0707107,2,1,0,0" in lines
+    assert "speech/dtmf n_mfcc=13,rnn,none,wall_time_s,2,0,2,0,2,0" in lines
+
+
+def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys):
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    row = "speech/dtmf n_mfcc=13"
+    fake_records(suite, {(row, "lstm none"): [0.8, 0.9]})
+    broken = record_paths(suite.cells[0].cfg)[0]
+    broken.write_text('{"status": "ok", "metr')
+    groups = {(g.row, g.col): g for g in table.collect(suite)}
+    assert groups[(row, "lstm none")].stat("acc")[2] == 1
+    assert f"warning: skipping unreadable record {broken}" in capsys.readouterr().err
+
+
+def test_table_without_runs_says_how_to_make_them(suite_file, tmp_path, capsys):
+    assert main(["table", str(suite_file), "--out", str(tmp_path / "empty")]) == 2
+    assert "has no runs in" in capsys.readouterr().err
+
+
+def test_resume_skips_finished_and_reruns_failed_only_when_asked(suite_file, tmp_path):
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    row = "speech/dtmf n_mfcc=13"
+    fake_records(
+        suite,
+        {(row, "lstm none"): [0.8, 0.9], (row, "rnn none"): "diverged", (row, "lstm norm:1.0"): "failed"},
+    )
+    assert len(pending_cells(suite)) == 16 - 6
+    assert len(pending_cells(suite, retry_failed=True)) == 16 - 4
+
+
+def test_gpu_slots_round_robin():
+    assert device_slots(4, 2) == ["0", "1", "0", "1"]
+    assert device_slots(3, 8) == ["0", "1", "2"]
+    assert device_slots(2, 0) == [None, None]
+
+
+def test_board_writes_offline_wandb_table(suite_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    suite = load_suite(str(suite_file), str(tmp_path / "runs"))
+    row = "speech/dtmf n_mfcc=20"
+    fake_records(suite, {(row, "lstm none"): [0.8, 0.9], (row, "rnn none"): [0.3, 0.5]})
+    assert main(["board", str(suite_file), "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "upload with: wandb sync " in out
+    tables = list(
+        (tmp_path / "runs" / "wandb").glob("offline-run-*/files/media/table/leaderboard_*.table.json")
+    )
+    assert len(tables) == 1
+    data = json.loads(tables[0].read_text())
+    assert data["columns"][:4] == ["row", "model", "clip", "metric"]
+    assert sorted((r[1], round(r[4], 3), r[7]) for r in data["data"]) == [
+        ("lstm", 0.85, True),
+        ("rnn", 0.4, False),
+    ]
+
+
+REF = (
+    "row,model,clip,metric,mean,std,n,best,diverged,failed\nspeech/dtmf,lstm,none,acc,0.85,0.07,2,1,0,0\n"
+    "speech/dtmf,lstm,none,loss,1.0,0.1,2,0,0,0\nspeech/dtmf,lstm,none,wall_time_s,3,0,2,0,0,0\n"
+)
+
+
+def test_compare_tolerances():
+    rows, ok = reproduce.compare(REF, REF.replace("1.0,0.1", "1.04,0.1").replace(",3,0,2", ",9,0,2"), {})
+    assert ok and [r[1] for r in rows] == ["acc", "loss"]  # wall time is never compared
+    rows, ok = reproduce.compare(REF, REF.replace("0.85", "0.82"), {})
+    assert not ok and rows[0][-1] == "MISMATCH"
+    assert reproduce.compare(REF, REF.replace("0.85", "0.82"), {"acc": 0.05})[1]
+    assert not reproduce.compare(REF, REF.replace("1.0,0.1", "1.06,0.1"), {})[1]  # 5 % relative
+    assert not reproduce.compare(REF, REF.replace("2,1,0,0", "2,1,1,0"), {})[1]  # a run now diverges
+    assert not reproduce.compare(REF, REF.splitlines()[0] + "\n", {})[1]  # a cell is missing
+
+
+def test_reproduce_reruns_and_fails_on_a_changed_reference(tmp_path, capsys):
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        "models: [gru]\ncommon: {threads: 1}\n"
+        "tasks: {speech: {datasets: [dtmf], max_epochs: 1, train_limit: 64, hidden_size: 8}}\n"
+    )
+    assert main(["sweep", str(path), "--out", str(tmp_path / "a")]) == 0
+    ref = tmp_path / "ref.csv"
+    assert (
+        main(["table", str(path), "--out", str(tmp_path / "a"), "--format", "csv", "--output", str(ref)]) == 0
+    )
+    assert main(["reproduce", str(path), "--reference", str(ref), "--out", str(tmp_path / "b")]) == 0
+    assert "match" in capsys.readouterr().out
+    lines = ref.read_text().splitlines()
+    acc = next(i for i, line in enumerate(lines) if ",acc," in line)
+    parts = lines[acc].split(",")
+    parts[4] = str(float(parts[4]) + 0.1)
+    lines[acc] = ",".join(parts)
+    ref.write_text("\n".join(lines) + "\n")
+    assert main(["reproduce", str(path), "--reference", str(ref), "--out", str(tmp_path / "b")]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
