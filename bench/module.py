@@ -43,6 +43,7 @@ class SeqModule(pl.LightningModule):
         self.state: dict = {}  # carried recurrent state per stage (stateful tasks only)
         self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
+        self.history_extra: dict = {}  # per-epoch values from callbacks (gradient reach), added to the row
 
     def forward(self, x, lengths=None, state=None):
         feats = self.input_layer(x)  # [B, T, F]
@@ -109,7 +110,12 @@ class SeqModule(pl.LightningModule):
         self._epoch_end("test")
 
     def on_train_epoch_end(self):
-        row = {"epoch": self.current_epoch, **self._epoch_end("train"), **getattr(self, "_last_val", {})}
+        row = {
+            "epoch": self.current_epoch,
+            **self._epoch_end("train"),
+            **getattr(self, "_last_val", {}),
+            **self.history_extra,
+        }
         self.history.append(row)
 
     def configure_optimizers(self):

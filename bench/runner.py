@@ -18,6 +18,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 import tasks
 from bench.batching import TensorDataModule
 from bench.config import RunConfig, config_hash, parse_clip
+from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.errors import BenchError, Diverged
 from bench.module import SeqModule
 from bench.records import environment, write_json
@@ -44,7 +45,7 @@ def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
     return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem
 
 
-def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput, logger=False) -> pl.Trainer:
+def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False) -> pl.Trainer:
     limit, algo = parse_clip(cfg.clip)
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
     callbacks = [
@@ -57,7 +58,7 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, throughput: Throughput, lo
             save_top_k=1,
             enable_version_counter=False,
         ),
-        throughput,
+        *extra,
     ]
     return pl.Trainer(
         max_epochs=cfg.max_epochs,
@@ -95,7 +96,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
         "metrics": {},
         "env": environment(cfg.accelerator),
     }
-    throughput = Throughput()
+    throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clip)
     module = trainer = logger = None
     start = time.perf_counter()
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
@@ -113,7 +114,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
             from bench import tracking
 
             logger = tracking.run_logger(cfg, record_path.stem)
-        trainer = make_trainer(cfg, task, run_dir, throughput, logger or False)
+        trainer = make_trainer(cfg, task, run_dir, [throughput, diagnostics], logger or False)
         trainer.fit(module, datamodule=dm)
         best = trainer.checkpoint_callback.best_model_path
         if not best:
@@ -133,6 +134,14 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
     record["steps"] = throughput.steps
     if module is not None:
         _summarize_history(record, module.history, task)
+        record["grad_summary"] = diagnostics.summary()
+        record["grad_profile"] = diagnostics.profile
+        if diagnostics.profile and (trainer is None or trainer.is_global_zero):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            title = f"{cfg.task}/{cfg.dataset} {cfg.model} clip {cfg.clip}"
+            record["grad_profile_png"] = save_profile_plot(
+                diagnostics.profile, run_dir / "grad_profile.png", title
+            )
     if trainer is None or trainer.is_global_zero:
         if logger is not None:
             from bench import tracking

@@ -41,6 +41,7 @@ class Group:
 
 
 # Per-run numbers aggregated besides the test metrics; (record key, label).
+GRAD_TABLES = ("grad/reach", "grad/clip_rate", "grad/norm_max")  # the gradient evidence shown as tables
 RUN_STATS = [("wall_time_s", "wall time (s)"), ("steps_per_s", "steps per second"), ("params", "parameters")]
 
 
@@ -128,8 +129,7 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
             "diverged / failed runs", lambda g: f"{g.status.get('diverged', 0)} / {g.status.get('failed', 0)}"
         )
     )
-    grad_keys = sorted({k for g in groups for k in g.values if k.startswith("grad/")})
-    for key in grad_keys:
+    for key in [k for k in GRAD_TABLES if any(k in g.values for g in groups)]:
         out.append(table(key, lambda g, key=key: fmt(*g.stat(key), digits=3)))
     return out
 

@@ -82,6 +82,10 @@ class Task:
     def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def final_loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss at the last time step, for the temporal gradient profile; per-step tasks override."""
+        return self.loss(pred, y)
+
     def metrics(self, info: dict) -> torchmetrics.MetricCollection:
         """Metrics updated with (pred, y); non-scalar results (a confusion matrix) go to the record only."""
         raise NotImplementedError
@@ -91,4 +95,4 @@ class Task:
         return {}
 
 
-from tasks import speech  # noqa: E402,F401
+from tasks import probes, speech  # noqa: E402,F401

@@ -1,0 +1,153 @@
+"""Long-range probes: the adding problem and the copy-memory task, generated deterministically from a seed.
+
+Settings follow Bai, Kolter & Koltun 2018 (after Hochreiter & Schmidhuber 1997 and Arjovsky et al. 2016):
+- adding: T steps of (value ~ U(0, 1), marker); exactly two markers, one in each half; the target is the sum
+  of the two marked values. Loss MSE; always predicting 1 scores 1/6 ~ 0.167 (the variance of the sum).
+- copy: 10 symbols from 1-8, T - 1 blanks, the delimiter 9, 10 blanks (T + 20 steps); recall the 10 symbols in
+  the last 10 steps, blanks elsewhere. Loss: cross-entropy over all steps; predicting blanks and then a
+  uniform guess scores 10 ln 8 / (T + 20). Accuracy is measured on the 10 recalled symbols.
+The primary metric is the test loss for both (lower is better), so the baselines compare directly.
+
+run: python -m bench run --task probes --dataset adding --seq-len 200 --model lstm
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torchmetrics
+from torch import nn
+from torch.nn import functional as F
+
+from bench.errors import BenchError
+from models.recurrent import final_features
+from tasks import Task, register
+
+EVAL_SEED = 10**6  # validation and test sets are the same for every run seed
+
+
+def adding(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    values = torch.rand(n, seq_len, generator=g)
+    half = seq_len // 2
+    first = torch.randint(0, half, (n,), generator=g)
+    second = torch.randint(half, seq_len, (n,), generator=g)
+    marks = torch.zeros(n, seq_len)
+    rows = torch.arange(n)
+    marks[rows, first] = 1.0
+    marks[rows, second] = 1.0
+    x = torch.stack([values, marks], dim=2)  # [N, T, 2]
+    y = values[rows, first] + values[rows, second]  # [N]
+    return x, y
+
+
+def copy_memory(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    symbols = torch.randint(1, 9, (n, 10), generator=g)
+    total = seq_len + 20
+    x = torch.zeros(n, total, dtype=torch.long)
+    x[:, :10] = symbols
+    x[:, seq_len + 9] = 9  # the delimiter: recall starts at the next step
+    y = torch.zeros(n, total, dtype=torch.long)
+    y[:, -10:] = symbols
+    return F.one_hot(x, 10).float(), y  # [N, T + 20, 10], [N, T + 20]
+
+
+GENERATORS = {"adding": adding, "copy": copy_memory}
+
+
+def baseline(dataset: str, seq_len: int) -> float:
+    return 1 / 6 if dataset == "adding" else 10 * math.log(8) / (seq_len + 20)
+
+
+@register
+class ProbesTask(Task):
+    name = "probes"
+    description = "long-range probes: adding problem (MSE) and copy memory (cross-entropy), length --seq-len"
+    datasets = {
+        "adding": "the adding problem, generated (no download)",
+        "copy": "the copy-memory task, generated (no download)",
+    }
+    default_dataset = "adding"
+    offline_dataset = "adding"
+    primary_metric = "loss"
+    higher_is_better = False
+
+    @dataclass
+    class Options:
+        seq_len: int = 200  # adding: sequence length T; copy: blank gap T (sequences are T + 20 long)
+        n_train: int = 20000
+        n_eval: int = 1000  # validation and test sets each
+
+    def check_options(self, cfg) -> None:
+        o = cfg.options
+        for key, least in (("seq_len", 2), ("n_train", 1), ("n_eval", 1)):
+            if o[key] < least:
+                raise BenchError(f"'{key}' must be at least {least}, got {o[key]}")
+
+    def load(self, cfg):
+        o, make = cfg.options, GENERATORS[cfg.dataset]
+        splits = {}
+        for stage, n, seed in (
+            ("train", o["n_train"], cfg.seed),
+            ("val", o["n_eval"], EVAL_SEED),
+            ("test", o["n_eval"], EVAL_SEED + 1),
+        ):
+            x, y = make(n, o["seq_len"], seed)
+            splits[stage] = {"x": x, "y": y}
+        info = {
+            "input_size": splits["train"]["x"].shape[2],
+            "sizes": {s: len(d["y"]) for s, d in splits.items()},
+            "baseline_loss": baseline(cfg.dataset, o["seq_len"]),
+            "dataset": cfg.dataset,
+        }
+        return splits, info
+
+    def build_head(self, cfg, info, encoder) -> nn.Module:
+        return AddingHead(encoder) if cfg.dataset == "adding" else nn.Linear(encoder.output_size, 10)
+
+    def loss(self, pred, y):
+        if pred.dim() == 1:
+            return F.mse_loss(pred, y)
+        return F.cross_entropy(pred.flatten(0, 1), y.flatten())  # over every step, as in Bai et al.
+
+    def final_loss(self, pred, y):
+        return self.loss(pred, y) if pred.dim() == 1 else F.cross_entropy(pred[:, -1], y[:, -1])
+
+    def metrics(self, info) -> torchmetrics.MetricCollection:
+        return torchmetrics.MetricCollection({"acc": RecallAccuracy()} if info["dataset"] == "copy" else {})
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        base = datamodule.info["baseline_loss"]
+        return {
+            "baseline": {"test/loss": base, "what": "always 1 (adding) / blanks then uniform (copy)"},
+            "loss_over_baseline": module.results["test"]["loss"] / base,
+        }
+
+
+class AddingHead(nn.Module):
+    """A regression from the final state: [B, T, H] -> [B]."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.bidirectional = encoder.bidirectional
+        self.fc = nn.Linear(encoder.output_size, 1)
+
+    def forward(self, out, lengths):
+        return self.fc(final_features(out, lengths, self.bidirectional)).squeeze(-1)  # [B]
+
+
+class RecallAccuracy(torchmetrics.Metric):
+    """Accuracy over the last 10 steps (the recalled symbols) of per-step logits [B, T, C]."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("correct", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, pred, y):
+        self.correct += (pred[:, -10:].argmax(-1) == y[:, -10:]).sum()
+        self.total += y[:, -10:].numel()
+
+    def compute(self):
+        return self.correct / self.total
