@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -38,6 +39,16 @@ class Throughput(Callback):
         self.steps += 1
 
 
+class EpochLog(Callback):
+    """One line per epoch where there is no terminal for a progress bar (sweep logs, CI)."""
+
+    def on_train_epoch_end(self, trainer, module):
+        if module.history and trainer.is_global_zero:
+            row = module.history[-1]
+            text = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
+            print(f"epoch {row['epoch']}: {text}", flush=True)
+
+
 def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
     """(record file, run folder for checkpoint and plots), both named by the config hash."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.dataset)[:40]
@@ -48,7 +59,9 @@ def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
 def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False) -> pl.Trainer:
     limit, algo = parse_clip(cfg.clip)
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
+    tty = sys.stderr.isatty()
     callbacks = [
+        *([] if tty else [EpochLog()]),
         EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience),
         ModelCheckpoint(
             dirpath=run_dir,
@@ -68,12 +81,14 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
         gradient_clip_val=limit,
         gradient_clip_algorithm=algo,
         callbacks=callbacks,
-        logger=False,
+        logger=logger,
         default_root_dir=run_dir,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         use_distributed_sampler=False,
-        enable_progress_bar=True,
+        enable_progress_bar=tty,
+        deterministic="warn",  # with seeds and a fixed thread count, CPU runs repeat exactly
+        inference_mode=False,  # evaluation runs under no_grad instead, so the gradient probe can use autograd
     )
 
 

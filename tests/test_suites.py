@@ -1,6 +1,8 @@
 """Suites, resume, the results table, the W&B board and reproduce, on hand-made records and a tiny real sweep."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +14,7 @@ from bench.records import write_json
 from bench.runner import record_paths
 from bench.suites import load_suite
 from bench.sweep import device_slots, pending_cells
+from tests.conftest import ROOT
 
 SUITE = """
 description: fixture
@@ -215,3 +218,37 @@ def test_reproduce_reruns_and_fails_on_a_changed_reference(tmp_path, capsys):
     ref.write_text("\n".join(lines) + "\n")
     assert main(["reproduce", str(path), "--reference", str(ref), "--out", str(tmp_path / "b")]) == 1
     assert "MISMATCH" in capsys.readouterr().out
+
+
+def test_run_logs_config_metrics_and_summary_to_offline_wandb(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    args = [
+        "run",
+        "--dataset",
+        "dtmf",
+        "--max-epochs",
+        "2",
+        "--train-limit",
+        "64",
+        "--hidden-size",
+        "8",
+        "--wandb",
+        "--out",
+        str(tmp_path),
+    ]
+    # a separate process, as a user runs it: W&B finishes writing its files when the process exits
+    res = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0 and "upload with: wandb sync " in res.stdout
+    (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    data = log.read_bytes()  # protobuf records: keys are stored as plain strings
+    for key in (
+        b"val/acc",
+        b"train/loss",
+        b"test/acc",
+        b"hidden_size",
+        b"train_limit",
+        b"speech-dtmf",
+        b"steps_per_s",
+    ):
+        assert key in data, key
