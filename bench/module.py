@@ -43,6 +43,7 @@ class SeqModule(pl.LightningModule):
         self.state: dict = {}  # carried recurrent state per stage (stateful tasks only)
         self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
+        self.print_epochs = False
         self.history_extra: dict = {}  # per-epoch values from callbacks (gradient reach), added to the row
 
     def forward(self, x, lengths=None, state=None):
@@ -117,6 +118,9 @@ class SeqModule(pl.LightningModule):
             **self.history_extra,
         }
         self.history.append(row)
+        if self.print_epochs and self.trainer.is_global_zero:
+            text = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
+            print(f"epoch {row['epoch']}: {text}", flush=True)
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)

@@ -39,16 +39,6 @@ class Throughput(Callback):
         self.steps += 1
 
 
-class EpochLog(Callback):
-    """One line per epoch where there is no terminal for a progress bar (sweep logs, CI)."""
-
-    def on_train_epoch_end(self, trainer, module):
-        if module.history and trainer.is_global_zero:
-            row = module.history[-1]
-            text = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
-            print(f"epoch {row['epoch']}: {text}", flush=True)
-
-
 def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
     """(record file, run folder for checkpoint and plots), both named by the config hash."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.dataset)[:40]
@@ -61,7 +51,6 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
     tty = sys.stderr.isatty()
     callbacks = [
-        *([] if tty else [EpochLog()]),
         EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience),
         ModelCheckpoint(
             dirpath=run_dir,
@@ -123,6 +112,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
         dm.prepare_data()
         dm.setup("fit")
         module = SeqModule(cfg, task, dm.info)
+        module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar
         record["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
         record["data"] = dm.info.get("sizes", {})
         if cfg.wandb:
