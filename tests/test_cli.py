@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+import tasks
 from bench.cli import main
 from tests.conftest import ROOT
 
@@ -14,7 +15,7 @@ from tests.conftest import ROOT
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "vision"], "error: unknown task 'vision'; valid: speech"),
+        (["--task", "vision"], f"error: unknown task 'vision'; valid: {', '.join(tasks.names())}"),
         (["--model", "transformer"], "error: unknown model 'transformer'; valid: gru, lstm, rnn"),
         (
             ["--dataset", "timit"],
@@ -57,8 +58,10 @@ def test_corrupt_wav_is_one_line(tmp_path, capsys):
 
 def test_listings(capsys):
     assert main(["tasks"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("speech ") and "fsdd (default)" in out and "primary: acc (higher is better)" in out
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert sorted(lines) == tasks.names()
+    assert "fsdd (default)" in lines["speech"] and "primary: acc (higher is better)" in lines["speech"]
+    assert "primary: loss (lower is better)" in lines["probes"]
     assert main(["models"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["gru", "lstm", "rnn"]
 
