@@ -25,8 +25,11 @@ RUN_FLAGS = {  # flag -> (type, help); every one maps onto a RunConfig field of 
     "num_layers": (int, "stacked recurrent layers"),
     "dropout": (float, "dropout between layers and before the head"),
     "recurrent_init_scale": (float, "scale of the orthogonal hidden-to-hidden init (>1 explodes)"),
-    "devices": (int, "devices to train on"),
+    "devices": (int, "devices per node (DDP: one process each; --batch-size is the global batch)"),
+    "num_nodes": (int, "machines (with torchrun or SLURM)"),
+    "strategy": (str, "Lightning strategy: auto | ddp | ddp_spawn | ..."),
     "accelerator": (str, "auto | cpu | gpu"),
+    "precision": (str, "32 | bf16-mixed | 16-mixed"),
     "out": (str, "folder for records, checkpoints and plots (default runs/)"),
 }
 
@@ -89,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="also rerun cells whose record is 'failed'"
     )
     sweep.add_argument("--wandb", action="store_true", help="log every run to W&B (offline unless logged in)")
+    sweep.add_argument("--cell", type=int, help="run only cell K of the suite (what a W&B sweep agent calls)")
+    sweep.add_argument(
+        "--wandb-sweep",
+        action="store_true",
+        help="write a W&B sweep over the cells (created when logged in) for agents on any machine",
+    )
     table = sub.add_parser("table", help="aggregate a suite's records into the results table")
     table.add_argument("suite")
     table.add_argument("--format", choices=["terminal", "md", "csv", "html"], default="terminal")
@@ -119,6 +128,8 @@ def cmd_run(args, extras) -> int:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
     record, path = run(cfg)
+    if path is None:  # a DDP rank other than 0: rank 0 reports
+        return 0
     status = record["status"]
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items() if k.startswith("test/"))
     print(
@@ -167,6 +178,17 @@ def cmd_sweep(args, extras) -> int:
     if args.jobs < 1:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     suite = load_suite(args.suite, args.out)
+    if args.wandb_sweep:
+        from bench.sweep import wandb_sweep
+
+        print(wandb_sweep(suite, args.suite))
+        return 0
+    if args.cell is not None:
+        if not 0 <= args.cell < len(suite.cells):
+            raise BenchError(
+                f"--cell {args.cell} is out of range; suite '{suite.name}' has cells 0-{len(suite.cells) - 1}"
+            )
+        suite.cells = [suite.cells[args.cell]]
     counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     print(

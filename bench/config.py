@@ -41,8 +41,11 @@ class RunConfig:
     dropout: float = 0.0
     bidirectional: bool = False
     recurrent_init_scale: float = 1.0
-    devices: int = 1
+    devices: int = 1  # per node; batch_size is the global batch, split evenly over devices x nodes
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
     accelerator: str = "auto"  # auto | cpu | gpu
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
     threads: int = 0  # torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce
     out: str = "runs"
     wandb: bool = False  # log to Weights & Biases (offline unless logged in)
@@ -51,8 +54,9 @@ class RunConfig:
 
 
 # Keys that change where or how fast a run happens but not its result; left out of the run's hash.
-NOT_HASHED = ("out", "devices", "accelerator", "threads", "wandb", "wandb_project")
-POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience")
+NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
+POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
 
 def parse_clip(clip: str) -> tuple[float | None, str | None]:
@@ -157,6 +161,14 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
     if cfg.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
         raise BenchError(f"unknown accelerator '{cfg.accelerator}'; valid: auto, cpu, gpu, cuda, mps")
+    if cfg.precision not in PRECISIONS:
+        raise BenchError(f"unknown precision '{cfg.precision}'; valid: {', '.join(PRECISIONS)}")
+    world = cfg.devices * cfg.num_nodes
+    if cfg.batch_size % world:
+        raise BenchError(
+            f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
+            f"{world} processes (devices x num_nodes); use a multiple of {world}"
+        )
 
 
 def config_hash(cfg: RunConfig) -> str:

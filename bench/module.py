@@ -69,7 +69,8 @@ class SeqModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
-        if not torch.isfinite(loss):
+        # every DDP rank must stop together, so the decision is reduced over ranks
+        if not self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True):
             raise Diverged(self.global_step, loss.item())
         return loss
 
@@ -101,7 +102,7 @@ class SeqModule(pl.LightningModule):
             self.metrics[f"{stage}_"].reset()
         self.results[stage] = {k: v.tolist() for k, v in values.items()}
         scalars = {f"{stage}/{k}": v.float() for k, v in values.items() if v.numel() == 1}
-        self.log_dict(scalars, prog_bar=stage == "val")
+        self.log_dict(scalars, prog_bar=stage == "val", sync_dist=True)  # equal on all ranks already
         return {k: v.item() for k, v in scalars.items()}
 
     def on_validation_epoch_end(self):

@@ -67,6 +67,9 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
         max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None,
         accelerator=cfg.accelerator,
         devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
         gradient_clip_val=limit,
         gradient_clip_algorithm=algo,
         callbacks=callbacks,
@@ -81,8 +84,10 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
     )
 
 
-def run(cfg: RunConfig) -> tuple[dict, Path]:
-    """Train, restore the best checkpoint, test, and write the record. Never raises for a failed run."""
+def run(cfg: RunConfig) -> tuple[dict, Path | None]:
+    """Train, restore the best checkpoint, test, and write the record (path None on DDP ranks other than 0).
+
+    Never raises for a failed run."""
     task = tasks.get(cfg.task)
     record_path, run_dir = record_paths(cfg)
     record = {
@@ -137,22 +142,25 @@ def run(cfg: RunConfig) -> tuple[dict, Path]:
     record["wall_time_s"] = round(time.perf_counter() - start, 2)
     record["steps_per_s"] = round(throughput.steps / throughput.seconds, 2) if throughput.seconds else None
     record["steps"] = throughput.steps
+    world = trainer.world_size if trainer is not None else cfg.devices * cfg.num_nodes
+    record.update(world_size=world, global_batch_size=cfg.batch_size)
+    if trainer is not None and not trainer.is_global_zero:
+        return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
     if module is not None:
         _summarize_history(record, module.history, task)
         record["grad_summary"] = diagnostics.summary()
         record["grad_profile"] = diagnostics.profile
-        if diagnostics.profile and (trainer is None or trainer.is_global_zero):
+        if diagnostics.profile:
             run_dir.mkdir(parents=True, exist_ok=True)
             title = f"{cfg.task}/{cfg.dataset} {cfg.model} clip {cfg.clip}"
             record["grad_profile_png"] = save_profile_plot(
                 diagnostics.profile, run_dir / "grad_profile.png", title
             )
-    if trainer is None or trainer.is_global_zero:
-        if logger is not None:
-            from bench import tracking
+    if logger is not None:
+        from bench import tracking
 
-            record["wandb"] = tracking.finish(logger, record)
-        write_json(record_path, record)
+        record["wandb"] = tracking.finish(logger, record)
+    write_json(record_path, record)
     return record, record_path
 
 

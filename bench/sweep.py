@@ -124,3 +124,29 @@ def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool =
             list(pool.map(lambda args: work(*args), enumerate(todo)))
     counts["wall_time_s"] = round(time.perf_counter() - start, 1)
     return counts
+
+
+def wandb_sweep(suite: Suite, name: str) -> str:
+    """Write a W&B grid sweep over the suite's cells; each agent, on any machine with this repository and the
+    data, runs `bench sweep NAME --wandb --cell K`. Created on the W&B server when logged in."""
+    from bench.tracking import wandb_mode
+
+    config = {
+        "name": f"seqbench-{suite.name}",
+        "method": "grid",
+        "parameters": {"cell": {"values": list(range(len(suite.cells)))}},
+        "command": ["${env}", "${interpreter}", "-m", "bench", "sweep", name, "--wandb", "${args}"],
+    }
+    path = Path(suite.cells[0].cfg.out) / "wandb-sweep.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    project = f"seqbench-{suite.name}"
+    if wandb_mode() != "online":
+        return (
+            f"W&B sweep config: {path} ({len(suite.cells)} cells)\nnot logged in to W&B: after `wandb login`, "
+            f"create it with `wandb sweep --project {project} {path}` and start `wandb agent SWEEP_ID` on each machine"
+        )
+    import wandb
+
+    sweep_id = wandb.sweep(config, project=project)
+    return f"W&B sweep config: {path}\nstart on each machine: wandb agent {project}/{sweep_id}"

@@ -65,8 +65,8 @@ class Task:
         raise NotImplementedError
 
     def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
-        """Batches of one split for this rank of `world`; length-bucketed and shuffled when training."""
-        return bucket_loader(data, cfg.batch_size, train, cfg.seed, world, rank)
+        """This rank's batches of one split (cfg.batch_size // world each); length-bucketed, shuffled when training."""
+        return bucket_loader(data, cfg.batch_size // world, train, cfg.seed, world, rank)
 
     def build_input(self, cfg, info: dict) -> nn.Module:
         """Maps a batch's x to features [B, T, F]; identity by default."""

@@ -1,0 +1,108 @@
+"""DDP on CPU (gloo, 2 processes): every task trains and matches a single process with the same global batch."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import tasks
+from bench.cli import main
+from tests.conftest import ROOT
+
+# A few seconds of training per task on its offline dataset; (arguments, relative tolerance on test metrics).
+# Fixed-length batches split exactly over ranks, so DDP repeats the single-process run up to float rounding;
+# length-bucketed batches (speech) are composed per rank and differ slightly.
+TINY = {
+    "speech": (["--train-limit", "256", "--hidden-size", "16"], 0.05),
+    "probes": (["--seq-len", "20", "--n-train", "512", "--n-eval", "128"], 1e-4),
+}
+
+
+def test_every_task_has_a_ddp_case():
+    assert sorted(TINY) == tasks.names()
+
+
+def run(task: str, devices: int, out, extra=()) -> tuple[dict, list]:
+    args = [
+        "-m",
+        "bench",
+        "run",
+        "--task",
+        task,
+        "--dataset",
+        tasks.get(task).offline_dataset,
+        "--max-epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        str(devices),
+        "--strategy",
+        "ddp",
+        "--out",
+        str(out),
+        *TINY[task][0],
+        *extra,
+    ]
+    res = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    records = list(out.glob("*.json"))
+    return json.loads(records[0].read_text()), records
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(TINY))
+def test_ddp_matches_single_process(task, tmp_path):
+    single, _ = run(task, 1, tmp_path / "single")
+    ddp, records = run(task, 2, tmp_path / "ddp")
+    assert len(records) == 1  # only rank 0 writes
+    assert (ddp["status"], ddp["world_size"], ddp["global_batch_size"]) == ("ok", 2, 32)
+    assert ddp["steps"] == single["steps"]  # the same global batches per epoch
+    tol = TINY[task][1]
+    for key, value in single["metrics"].items():
+        if key.startswith("test/"):
+            assert ddp["metrics"][key] == pytest.approx(value, rel=tol, abs=tol), key
+
+
+def test_global_batch_must_split_evenly(capsys):
+    assert main(["run", "--devices", "3", "--batch-size", "32"]) == 2
+    assert (
+        "batch_size 32 is the global batch and must divide evenly over 3 processes" in capsys.readouterr().err
+    )
+
+
+def test_bad_precision(capsys):
+    assert main(["run", "--precision", "8"]) == 2
+    assert "unknown precision '8'; valid: 32, bf16-mixed, 16-mixed" in capsys.readouterr().err
+
+
+def test_bf16_mixed_trains_on_cpu(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--task",
+                "probes",
+                "--seq-len",
+                "10",
+                "--n-train",
+                "128",
+                "--n-eval",
+                "64",
+                "--max-epochs",
+                "1",
+                "--precision",
+                "bf16-mixed",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
+    assert rec["status"] == "ok" and rec["config"]["precision"] == "bf16-mixed"
