@@ -22,6 +22,7 @@ from bench.config import parse_clip
 matplotlib.use("Agg")
 
 PROBE_SIZE = 16
+SPIKE = 10  # a step whose gradient norm exceeds 10x the run's median norm counts as a spike
 
 
 def temporal_profile(loss_fn, feats: torch.Tensor) -> list[float]:
@@ -108,6 +109,7 @@ class GradientDiagnostics(pl.Callback):
             "grad/hh_norm_median": statistics.median(self.hh),
             "grad/clip_rate": self.clipped / len(self.norms),
             "grad/nonfinite_steps": self.nonfinite,
+            "grad/spikes": sum(n > SPIKE * statistics.median(finite) for n in finite),
         }
         if self.profile:
             out["grad/reach"] = reach(self.profile)

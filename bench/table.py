@@ -41,7 +41,12 @@ class Group:
 
 
 # Per-run numbers aggregated besides the test metrics; (record key, label).
-GRAD_TABLES = ("grad/reach", "grad/clip_rate", "grad/norm_max")  # the gradient evidence shown as tables
+GRAD_TABLES = (
+    "grad/reach",
+    "grad/clip_rate",
+    "grad/norm_max",
+    "grad/spikes",
+)  # the gradient evidence shown as tables
 RUN_STATS = [("wall_time_s", "wall time (s)"), ("steps_per_s", "steps per second"), ("params", "parameters")]
 
 

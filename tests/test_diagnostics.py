@@ -62,15 +62,16 @@ def test_norms_clip_decision_and_nonfinite_steps():
     model = nn.Module()
     model.rnn = nn.RNN(2, 3)
     diag = GradientDiagnostics("norm:1.0")
-    for scale in (0.01, 10.0, math.inf):
+    for scale in (0.01, 0.01, 0.01, 10.0, math.inf):
         for p in model.parameters():
             p.grad = torch.full_like(p, scale)
         diag.on_before_optimizer_step(None, model, None)
     s = diag.summary()
     assert diag.norms[0] == pytest.approx(0.01 * math.sqrt(sum(p.numel() for p in model.parameters())))
     assert diag.hh[0] == pytest.approx(0.01 * 3) and diag.ih[0] == pytest.approx(0.01 * math.sqrt(6))
-    assert s["grad/nonfinite_steps"] == 1 and s["grad/norm_max"] == pytest.approx(diag.norms[1])
+    assert s["grad/nonfinite_steps"] == 1 and s["grad/norm_max"] == pytest.approx(diag.norms[3])
     assert diag.clipped == 2  # 10.0 and inf exceed the limit; 0.01 does not
+    assert s["grad/spikes"] == 1  # the 10.0 step is over 10x the median finite norm
     value = GradientDiagnostics("value:0.5")
     value.on_before_optimizer_step(None, model, None)
     assert value.clipped == 1

@@ -259,8 +259,10 @@ def test_wandb_sweep_config_and_single_cell(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     path = tmp_path / "two.yaml"
-    path.write_text("models: [gru, rnn]\ncommon: {threads: 1}\n"
-                    "tasks: {probes: {datasets: [adding], seq_len: 10, n_train: 64, n_eval: 32, max_epochs: 1}}\n")
+    path.write_text(
+        "models: [gru, rnn]\ncommon: {threads: 1}\n"
+        "tasks: {probes: {datasets: [adding], seq_len: 10, n_train: 64, n_eval: 32, max_epochs: 1}}\n"
+    )
     out = tmp_path / "runs"
     assert main(["sweep", str(path), "--out", str(out), "--wandb-sweep"]) == 0
     config = yaml.safe_load((out / "wandb-sweep.yaml").read_text())
