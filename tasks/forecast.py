@@ -18,6 +18,7 @@ from tasks import series as ts
 
 MODES = {"S": "target only in and out", "M": "all columns in and out", "MS": "all columns in, target out"}
 FILLS = ("none", "ffill", "interpolate")
+NORMS = ("last", "none")
 
 
 @register
@@ -50,6 +51,7 @@ class ForecastTask(Task):
             0  # seasonal period for seasonal naive and MASE; 0 = from the data (24 hourly, 96 at 15 min)
         )
         fill: str = "none"  # missing values: none (refuse) | ffill | interpolate
+        norm: str = "last"  # last: the model sees and predicts changes from the window's last value | none
 
     def check_dataset(self, dataset: str) -> None:
         if not dataset.startswith("csv:"):
@@ -67,8 +69,9 @@ class ForecastTask(Task):
                 raise BenchError(f"'{key}' must be positive, got {o[key]}")
         if o["mode"] not in MODES:
             raise BenchError(f"unknown mode '{o['mode']}'; valid: {', '.join(MODES)}")
-        if o["fill"] not in FILLS:
-            raise BenchError(f"unknown fill '{o['fill']}'; valid: {', '.join(FILLS)}")
+        for key, valid in (("fill", FILLS), ("norm", NORMS)):
+            if o[key] not in valid:
+                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
         if o["period"] < 0:
             raise BenchError(f"'period' must be 0 (from the data) or positive, got {o['period']}")
         if o["period"] > o["input_len"]:
@@ -144,6 +147,9 @@ class ForecastTask(Task):
         return splits, info
 
     # -- model ------------------------------------------------------------------------------------------
+    def build_input(self, cfg, info) -> nn.Module:
+        return LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else nn.Identity()
+
     def build_head(self, cfg, info, encoder) -> nn.Module:
         return ForecastHead(
             encoder.output_size, info["horizon"], info["output_size"], encoder.bidirectional, cfg.dropout
@@ -164,7 +170,13 @@ class ForecastTask(Task):
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         """Both baselines on the very test windows the model was scored on, and a plot of a few of them."""
         info, test = datamodule.info, datamodule.splits["test"]
-        baselines = evaluate_baselines(self, test, info)
+        baselines = {name: {} for name in ("persistence", "seasonal_naive")}
+        for split in (
+            "val",
+            "test",
+        ):  # val too, so that settings can be compared to them without the test set
+            for name, values in evaluate_baselines(self, datamodule.splits[split], info).items():
+                baselines[name].update({f"{split}/{k}": v for k, v in values.items()})
         out = {
             "baselines": baselines,
             "forecast": {
@@ -178,6 +190,25 @@ class ForecastTask(Task):
         if module.global_rank == 0:  # one plot, written by one process
             out["plot"] = str(plot_windows(module, test, info, Path(run_dir) / "forecast.png"))
         return out
+
+
+class LastValueNorm(nn.Module):
+    """Each window minus its own last value; the module adds the last value back to the forecast (`restore`).
+
+    The model then learns changes from the forecast origin rather than levels, so a level unseen in training
+    does not pull its forecast (ETT's test months are colder than the training year). This is NLinear's
+    normalization (Zeng et al. 2023), a special case of RevIN; errors, hence metrics, are unaffected by it.
+    """
+
+    def __init__(self, hist_out: list[int]):
+        super().__init__()
+        self.hist_out = hist_out  # the input column of each output column
+
+    def forward(self, x):
+        return x - x[:, -1:]  # [B, L, F]
+
+    def restore(self, pred, x):
+        return pred + x[:, -1:, self.hist_out]  # [B, H, F_out]
 
 
 class ForecastHead(nn.Module):
@@ -218,14 +249,14 @@ class MASE(torchmetrics.Metric):
         return self.total / self.count
 
 
-def evaluate_baselines(task: ForecastTask, test: dict, info: dict, chunk: int = 2048) -> dict[str, dict]:
-    """Metrics of persistence and seasonal naive on the test windows, in the scaled space the model is scored in."""
+def evaluate_baselines(task: ForecastTask, windows: dict, info: dict, chunk: int = 2048) -> dict[str, dict]:
+    """Metrics of persistence and seasonal naive on a split's windows, in the scaled space the model is scored in."""
     metrics = {name: task.metrics(info) for name in ("persistence", "seasonal_naive")}
-    for i in range(0, len(test["y"]), chunk):
-        hist = test["x"][i : i + chunk][..., info["hist_out"]]  # [n, L, F_out]
+    for i in range(0, len(windows["y"]), chunk):
+        hist = windows["x"][i : i + chunk][..., info["hist_out"]]  # [n, L, F_out]
         for name, pred in ts.naive_forecasts(hist, info["horizon"], info["period"]).items():
             # torchmetrics flattens with .view: the window views and the expanded persistence need a copy
-            metrics[name].update(pred.contiguous(), test["y"][i : i + chunk].contiguous())  # [n, H, F_out]
+            metrics[name].update(pred.contiguous(), windows["y"][i : i + chunk].contiguous())  # [n, H, F_out]
     return {name: {k: v.item() for k, v in m.compute().items()} for name, m in metrics.items()}
 
 

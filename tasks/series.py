@@ -8,6 +8,7 @@ run: BENCH_DATA=../shared/data python -c "from tasks import series as s; print(s
 """
 
 import csv
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,7 +92,7 @@ def _parse_column(cells: list[str], name: str, path) -> np.ndarray | None:
     i = bad[0]
     raise BenchError(
         f"non-numeric value {cells[i]!r} in {path} at row {i + 1} (line {i + 2}), column '{name}'"
-        f" ({len(bad)} such cells in that column)"
+        f" ({len(bad)} of {len(cells)} cells in that column are not numbers)"
     )
 
 
@@ -157,6 +158,7 @@ def fill_missing(values: np.ndarray, columns: list[str], how: str, source: str) 
     return out
 
 
+@functools.lru_cache(maxsize=2)  # the same series for every run and test of a process; callers copy slices
 def synthetic(rows: int = 14400, seed: int = 0) -> Series:
     """Offline stand-in shaped like ETTh1: hourly, six loads and an OT column with daily and weekly cycles,
     slow drift and AR(1) noise; OT follows the loads with a lag of a few hours. Deterministic per seed."""
