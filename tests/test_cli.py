@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "vision"], "error: unknown task 'vision'; valid: speech"),
+        (["--task", "vision"], "error: unknown task 'vision'; valid: forecast, speech"),
         (["--model", "transformer"], "error: unknown model 'transformer'; valid: gru, lstm, rnn"),
         (
             ["--dataset", "timit"],
@@ -58,7 +58,10 @@ def test_corrupt_wav_is_one_line(tmp_path, capsys):
 def test_listings(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("speech ") and "fsdd (default)" in out and "primary: acc (higher is better)" in out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert list(lines) == ["forecast", "speech"]
+    assert "fsdd (default)" in lines["speech"] and "primary: acc (higher is better)" in lines["speech"]
+    assert "etth1 (default)" in lines["forecast"] and "primary: mse (lower is better)" in lines["forecast"]
     assert main(["models"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["gru", "lstm", "rnn"]
 
