@@ -28,11 +28,11 @@ class ForecastTask(Task):
         "multi-horizon time-series forecasting (ETT protocol: 12/4/4-month split, train-only scaler)"
     )
     datasets = {
-        "etth1": "ETTh1, hourly transformer loads and oil temperature OT, 17,420 rows (BENCH_DATA/ett or downloaded)",
+        "etth1": "ETTh1, hourly transformer loads and oil temperature OT, 17,420 rows (BENCH_DATA/ett)",
         "etth2": "ETTh2, hourly, second station, 17,420 rows",
         "ettm1": "ETTm1, 15-minute, 69,680 rows",
         "ettm2": "ETTm2, 15-minute, second station, 69,680 rows",
-        "synthetic": "offline: generated hourly series shaped like ETTh1 (6 loads + OT), 14,400 rows, no download",
+        "synthetic": "offline: generated hourly series shaped like ETTh1 (6 loads + OT), 14,400 rows",
         "csv:PATH": "any CSV with a header, a numeric --target column and an optional --date-column",
     }
     default_dataset = "etth1"
@@ -47,9 +47,7 @@ class ForecastTask(Task):
         mode: str = "S"  # S: target -> target | M: all -> all | MS: all -> target
         target: str = "OT"  # the column forecast in S and MS (and plotted)
         date_column: str = "date"  # a CSV column holding dates (optional; used for the period and plots)
-        period: int = (
-            0  # seasonal period for seasonal naive and MASE; 0 = from the data (24 hourly, 96 at 15 min)
-        )
+        period: int = 0  # season of seasonal naive and MASE; 0: from the data (24 hourly, 96 at 15 min)
         fill: str = "none"  # missing values: none (refuse) | ffill | interpolate
         norm: str = "last"  # last: the model sees and predicts changes from the window's last value | none
 
@@ -98,6 +96,10 @@ class ForecastTask(Task):
     def load(self, cfg):
         o = cfg.options
         series = self.read(cfg)
+        if o["target"] in series.text_columns:
+            raise BenchError(
+                f"target column '{o['target']}' of {series.source} is not numeric (most cells are text)"
+            )
         if o["target"] not in series.columns:
             raise BenchError(
                 f"target column '{o['target']}' not found in {series.source}; numeric columns: "

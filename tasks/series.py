@@ -40,6 +40,7 @@ class Series:
     columns: list[str]  # the C numeric column names
     dates: list[str] | None  # T date strings, when the file has a date column
     source: str  # the file (or generator) it came from
+    text_columns: tuple[str, ...] = ()  # columns left out because most of their cells are not numbers
 
 
 def ett_path(name: str) -> Path:
@@ -115,18 +116,20 @@ def read_csv(path, date_column: str = "date") -> Series:
                 f"{path} row {i + 1} (line {i + 2}) has {len(r)} fields; the header has {len(header)}"
             )
     cols = list(zip(*body, strict=True))
-    dates, names, values = None, [], []
+    dates, names, values, text = None, [], [], []
     for name, cells in zip(header, cols, strict=True):
         if name == date_column:
             dates = [c.strip() for c in cells]
             continue
         parsed = _parse_column(list(cells), name, path)
-        if parsed is not None:
+        if parsed is None:
+            text.append(name)
+        else:
             names.append(name)
             values.append(parsed)
     if not names:
         raise BenchError(f"csv file {path} has no numeric column; columns: {', '.join(header)}")
-    return Series(np.stack(values, axis=1), names, dates, str(path))
+    return Series(np.stack(values, axis=1), names, dates, str(path), tuple(text))
 
 
 def fill_missing(values: np.ndarray, columns: list[str], how: str, source: str) -> np.ndarray:

@@ -143,6 +143,11 @@ def test_missing_target_lists_columns(tmp_path):
     )
 
 
+def test_text_target_is_named(tmp_path):
+    msg = load_error(tmp_path, ["a", "OT"], [[i, "high"] for i in range(10)])
+    assert re.fullmatch(r"target column 'OT' of .*bad.csv is not numeric \(most cells are text\)", msg)
+
+
 def test_non_numeric_value_names_row_and_column(tmp_path):
     rows = [[i, i] for i in range(10)]
     rows[6][1] = '"12,5"'  # quoted: one field with a decimal comma
