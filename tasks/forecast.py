@@ -129,12 +129,16 @@ class ForecastTask(Task):
             if not splits[split]:
                 raise ts.too_short(split, series.source, start, end, o["input_len"], o["horizon"])
         out_names = [series.columns[c] for c in out_cols]
+        mase_scale = ts.seasonal_scale(y_all[: ends[0]], period)  # [F_out]
+        if (mase_scale == 0).any():
+            flat = out_names[int((mase_scale == 0).nonzero()[0])]
+            raise BenchError(f"column '{flat}' of {series.source} does not change over the training split")
         info = {
             "input_size": len(in_cols),
             "output_size": len(out_cols),
             "horizon": o["horizon"],
             "period": period,
-            "mase_scale": ts.seasonal_scale(y_all[: ends[0]], period),  # [F_out]
+            "mase_scale": mase_scale,
             "in_columns": [series.columns[c] for c in in_cols],
             "out_columns": out_names,
             "hist_out": [in_cols.index(c) for c in out_cols],  # where each output column sits in x

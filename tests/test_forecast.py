@@ -177,6 +177,11 @@ def test_nans_are_counted_and_located_and_filled_only_when_asked(tmp_path):
     assert all(torch.isfinite(s["x"]).all() for s in splits.values())
 
 
+def test_constant_target_is_refused(tmp_path):
+    msg = load_error(tmp_path, ["OT"], [[7] for i in range(50)], input_len=4, horizon=2, period=1)
+    assert re.fullmatch(r"column 'OT' of .*bad.csv does not change over the training split", msg)
+
+
 def test_series_too_short_for_a_split(tmp_path):
     msg = load_error(tmp_path, ["OT"], [[i] for i in range(50)], input_len=4, horizon=12, period=1)
     assert msg.startswith("series too short: the val split of ") and msg.endswith(
