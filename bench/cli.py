@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
+        allow_abbrev=False,  # else argparse reads a task option such as --mode as an abbreviation of --model
         help="train and test one configuration, write its record",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=task_options_help(),

@@ -49,7 +49,9 @@ class SeqModule(pl.LightningModule):
     def forward(self, x, lengths=None, state=None):
         feats = self.input_layer(x)  # [B, T, F]
         out, state = self.encoder(feats, lengths, state)  # [B, T, H * dirs]
-        return self.head(out, lengths), state
+        pred = self.head(out, lengths)
+        restore = getattr(self.input_layer, "restore", None)  # undoes a per-sequence input normalization
+        return (restore(pred, x) if restore else pred), state
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         carried = self.state.get(stage) if self.task.stateful else None

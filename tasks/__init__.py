@@ -69,7 +69,11 @@ class Task:
         return bucket_loader(data, cfg.batch_size // world, train, cfg.seed, world, rank)
 
     def build_input(self, cfg, info: dict) -> nn.Module:
-        """Maps a batch's x to features [B, T, F]; identity by default."""
+        """Maps a batch's x to features [B, T, F]; identity by default.
+
+        A layer that normalizes each sequence may define `restore(pred, x)`, which the module applies to the
+        head's predictions (forecasting: subtract each window's last value, add it back to the forecast).
+        """
         return nn.Identity()
 
     def input_size(self, cfg, info: dict) -> int:
@@ -95,4 +99,4 @@ class Task:
         return {}
 
 
-from tasks import probes, speech  # noqa: E402,F401
+from tasks import forecast, probes, speech  # noqa: E402,F401

@@ -62,6 +62,7 @@ def test_listings(capsys):
     assert sorted(lines) == tasks.names()
     assert "fsdd (default)" in lines["speech"] and "primary: acc (higher is better)" in lines["speech"]
     assert "primary: loss (lower is better)" in lines["probes"]
+    assert "etth1 (default)" in lines["forecast"] and "primary: mse (lower is better)" in lines["forecast"]
     assert main(["models"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["gru", "lstm", "rnn"]
 

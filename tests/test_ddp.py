@@ -16,6 +16,7 @@ from tests.conftest import ROOT
 TINY = {
     "speech": (["--train-limit", "256", "--hidden-size", "16"], 0.05),
     "probes": (["--seq-len", "20", "--n-train", "512", "--n-eval", "128"], 1e-4),
+    "forecast": (["--input-len", "24", "--horizon", "6", "--hidden-size", "16"], 1e-4),
 }
 
 

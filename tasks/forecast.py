@@ -1,0 +1,303 @@
+"""Time-series forecasting on the ETT benchmark protocol (Informer): L input steps -> all H future steps at once.
+
+run: BENCH_DATA=../shared/data python -m bench run --task forecast --model lstm --input-len 96 --horizon 24 --mode S
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchmetrics
+from torch import nn
+from torch.nn import functional as F
+
+from bench.errors import BenchError
+from models.recurrent import final_features
+from tasks import Task, register
+from tasks import series as ts
+
+MODES = {"S": "target only in and out", "M": "all columns in and out", "MS": "all columns in, target out"}
+FILLS = ("none", "ffill", "interpolate")
+NORMS = ("last", "none")
+
+
+@register
+class ForecastTask(Task):
+    name = "forecast"
+    description = (
+        "multi-horizon time-series forecasting (ETT protocol: 12/4/4-month split, train-only scaler)"
+    )
+    datasets = {
+        "etth1": "ETTh1, hourly transformer loads and oil temperature OT, 17,420 rows (BENCH_DATA/ett)",
+        "etth2": "ETTh2, hourly, second station, 17,420 rows",
+        "ettm1": "ETTm1, 15-minute, 69,680 rows",
+        "ettm2": "ETTm2, 15-minute, second station, 69,680 rows",
+        "synthetic": "offline: generated hourly series shaped like ETTh1 (6 loads + OT), 14,400 rows",
+        "csv:PATH": "any CSV with a header, a numeric --target column and an optional --date-column",
+    }
+    default_dataset = "etth1"
+    offline_dataset = "synthetic"
+    primary_metric = "mse"
+    higher_is_better = False
+
+    @dataclass
+    class Options:
+        input_len: int = 96  # L: steps the encoder reads
+        horizon: int = 24  # H: steps forecast at once
+        mode: str = "S"  # S: target -> target | M: all -> all | MS: all -> target
+        target: str = "OT"  # the column forecast in S and MS (and plotted)
+        date_column: str = "date"  # a CSV column holding dates (optional; used for the period and plots)
+        period: int = 0  # season of seasonal naive and MASE; 0: from the data (24 hourly, 96 at 15 min)
+        fill: str = "none"  # missing values: none (refuse) | ffill | interpolate
+        norm: str = "last"  # last: the model sees and predicts changes from the window's last value | none
+
+    def check_dataset(self, dataset: str) -> None:
+        if not dataset.startswith("csv:"):
+            return super().check_dataset(dataset)
+        path = dataset.removeprefix("csv:")
+        if not path:
+            raise BenchError("dataset 'csv:' needs a file path, for example csv:data/my_series.csv")
+        if not Path(path).is_file():
+            raise BenchError(f"csv file '{path}' not found (dataset '{dataset}')")
+
+    def check_options(self, cfg) -> None:
+        o = cfg.options
+        for key in ("input_len", "horizon"):
+            if not o[key] > 0:
+                raise BenchError(f"'{key}' must be positive, got {o[key]}")
+        if o["mode"] not in MODES:
+            raise BenchError(f"unknown mode '{o['mode']}'; valid: {', '.join(MODES)}")
+        for key, valid in (("fill", FILLS), ("norm", NORMS)):
+            if o[key] not in valid:
+                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
+        if o["period"] < 0:
+            raise BenchError(f"'period' must be 0 (from the data) or positive, got {o['period']}")
+        if o["period"] > o["input_len"]:
+            raise BenchError(
+                f"'period' {o['period']} is longer than input_len {o['input_len']}: seasonal naive needs one "
+                "full season of history"
+            )
+
+    # -- data -------------------------------------------------------------------------------------------
+    def prepare(self, cfg) -> None:
+        if cfg.dataset in ts.ETT:
+            ts.ett_path(cfg.dataset)
+
+    def read(self, cfg) -> ts.Series:
+        """The raw series of cfg.dataset: verified ETT file, generated series or user CSV."""
+        if cfg.dataset == "synthetic":
+            return ts.synthetic()
+        if cfg.dataset in ts.ETT:
+            series = ts.read_csv(ts.ett_path(cfg.dataset))
+            ts.check_ett(series, cfg.dataset)
+            return series
+        return ts.read_csv(cfg.dataset.removeprefix("csv:"), cfg.options["date_column"])
+
+    def load(self, cfg):
+        o = cfg.options
+        series = self.read(cfg)
+        if o["target"] in series.text_columns:
+            raise BenchError(
+                f"target column '{o['target']}' of {series.source} is not numeric (most cells are text)"
+            )
+        if o["target"] not in series.columns:
+            raise BenchError(
+                f"target column '{o['target']}' not found in {series.source}; numeric columns: "
+                f"{', '.join(series.columns)} (pass --target NAME)"
+            )
+        target = series.columns.index(o["target"])
+        in_cols = [target] if o["mode"] == "S" else list(range(len(series.columns)))
+        out_cols = [target] if o["mode"] in ("S", "MS") else in_cols
+        used = sorted(set(in_cols) | set(out_cols))
+        names = [series.columns[c] for c in used]
+        values = ts.fill_missing(series.values[:, used], names, o["fill"], series.source)  # [T, C_used]
+        ends = ts.split_rows(cfg.dataset, len(values))
+        scaled, mean, std = ts.scale(values, ends[0])  # [T, C_used] float32 tensor
+        pos = {c: i for i, c in enumerate(used)}
+        x_all, y_all = scaled[:, [pos[c] for c in in_cols]], scaled[:, [pos[c] for c in out_cols]]
+        period = o["period"] or (
+            24 * ts.ETT[cfg.dataset][2] if cfg.dataset in ts.ETT else ts.infer_period(series.dates)
+        )
+        if period > o["input_len"]:
+            raise BenchError(
+                f"the seasonal period of {series.source} is {period} steps, longer than input_len "
+                f"{o['input_len']}: seasonal naive needs one full season; raise --input-len or set --period"
+            )
+        splits, starts = {}, dict(zip(("train", "val", "test"), (0, *ends[:2]), strict=True))
+        for (split, start), end in zip(starts.items(), ends, strict=True):
+            splits[split] = ts.window_split(x_all, y_all, start, end, o["input_len"], o["horizon"])
+            if not splits[split]:
+                raise ts.too_short(split, series.source, start, end, o["input_len"], o["horizon"])
+        out_names = [series.columns[c] for c in out_cols]
+        mase_scale = ts.seasonal_scale(y_all[: ends[0]], period)  # [F_out]
+        if (mase_scale == 0).any():
+            flat = out_names[int((mase_scale == 0).nonzero()[0])]
+            raise BenchError(f"column '{flat}' of {series.source} does not change over the training split")
+        info = {
+            "input_size": len(in_cols),
+            "output_size": len(out_cols),
+            "horizon": o["horizon"],
+            "period": period,
+            "mase_scale": mase_scale,
+            "in_columns": [series.columns[c] for c in in_cols],
+            "out_columns": out_names,
+            "hist_out": [in_cols.index(c) for c in out_cols],  # where each output column sits in x
+            "target_out": out_names.index(o["target"]),
+            "mean": [float(mean[pos[c]]) for c in out_cols],
+            "std": [float(std[pos[c]]) for c in out_cols],
+            "dates": series.dates,
+            "source": series.source,
+            "rows": {s: e - b for (s, b), e in zip(starts.items(), ends, strict=True)},
+            "sizes": {s: len(d["y"]) for s, d in splits.items()},
+        }
+        return splits, info
+
+    # -- model ------------------------------------------------------------------------------------------
+    def build_input(self, cfg, info) -> nn.Module:
+        return LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else nn.Identity()
+
+    def build_head(self, cfg, info, encoder) -> nn.Module:
+        return ForecastHead(
+            encoder.output_size, info["horizon"], info["output_size"], encoder.bidirectional, cfg.dropout
+        )
+
+    def loss(self, pred, y):
+        return F.mse_loss(pred, y)
+
+    def metrics(self, info) -> torchmetrics.MetricCollection:
+        return torchmetrics.MetricCollection(
+            {
+                "mse": torchmetrics.MeanSquaredError(),
+                "mae": torchmetrics.MeanAbsoluteError(),
+                "mase": MASE(info["mase_scale"]),
+            }
+        )
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        """Both baselines on the very test windows the model was scored on, and a plot of a few of them."""
+        info, test = datamodule.info, datamodule.splits["test"]
+        baselines = {name: {} for name in ("persistence", "seasonal_naive")}
+        for split in (
+            "val",
+            "test",
+        ):  # val too, so that settings can be compared to them without the test set
+            for name, values in evaluate_baselines(self, datamodule.splits[split], info).items():
+                baselines[name].update({f"{split}/{k}": v for k, v in values.items()})
+        out = {
+            "baselines": baselines,
+            "forecast": {
+                "period": info["period"],
+                "rows": info["rows"],
+                "in_columns": info["in_columns"],
+                "out_columns": info["out_columns"],
+                "mase_denominator": info["mase_scale"].tolist(),
+            },
+        }
+        if module.global_rank == 0:  # one plot, written by one process
+            out["plot"] = str(plot_windows(module, test, info, Path(run_dir) / "forecast.png"))
+        return out
+
+
+class LastValueNorm(nn.Module):
+    """Each window minus its own last value; the module adds the last value back to the forecast (`restore`).
+
+    The model then learns changes from the forecast origin rather than levels, so a level unseen in training
+    does not pull its forecast (ETT's test months are colder than the training year). This is NLinear's
+    normalization (Zeng et al. 2023), a special case of RevIN; errors, hence metrics, are unaffected by it.
+    """
+
+    def __init__(self, hist_out: list[int]):
+        super().__init__()
+        self.hist_out = hist_out  # the input column of each output column
+
+    def forward(self, x):
+        return x - x[:, -1:]  # [B, L, F]
+
+    def restore(self, pred, x):
+        return pred + x[:, -1:, self.hist_out]  # [B, H, F_out]
+
+
+class ForecastHead(nn.Module):
+    """Direct multi-horizon head: all H steps of every output column from the final recurrent output."""
+
+    def __init__(self, size: int, horizon: int, out_size: int, bidirectional: bool, dropout: float = 0.0):
+        super().__init__()
+        self.horizon, self.out_size, self.bidirectional = horizon, out_size, bidirectional
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(size, horizon * out_size)
+
+    def forward(self, out, lengths):
+        z = self.drop(final_features(out, lengths, self.bidirectional))  # [B, D]
+        return self.fc(z).view(-1, self.horizon, self.out_size)  # [B, H, F_out]
+
+
+class MASE(torchmetrics.Metric):
+    """Mean absolute scaled error: the forecast's absolute error on every step divided, per output column, by
+    the in-sample MAE of the one-step seasonal-naive forecast on the training split (Hyndman & Koehler 2006,
+    period m; scaled data). Averaged over all steps, windows and columns. Below 1 beats that in-sample error."""
+
+    full_state_update = False
+    higher_is_better = False
+    is_differentiable = True
+
+    def __init__(self, scale: torch.Tensor, **kwargs):
+        super().__init__(**kwargs)
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).clone(), persistent=False)
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        err = (pred - target).abs() / self.scale  # [B, H, F_out]
+        self.total += err.sum()
+        self.count += err.numel()
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.count
+
+
+def evaluate_baselines(task: ForecastTask, windows: dict, info: dict, chunk: int = 2048) -> dict[str, dict]:
+    """Metrics of persistence and seasonal naive on a split's windows, in the scaled space the model is scored in."""
+    metrics = {name: task.metrics(info) for name in ("persistence", "seasonal_naive")}
+    for i in range(0, len(windows["y"]), chunk):
+        hist = windows["x"][i : i + chunk][..., info["hist_out"]]  # [n, L, F_out]
+        for name, pred in ts.naive_forecasts(hist, info["horizon"], info["period"]).items():
+            # torchmetrics flattens with .view: the window views and the expanded persistence need a copy
+            metrics[name].update(pred.contiguous(), windows["y"][i : i + chunk].contiguous())  # [n, H, F_out]
+    return {name: {k: v.item() for k, v in m.compute().items()} for name, m in metrics.items()}
+
+
+@torch.no_grad()
+def plot_windows(module, test: dict, info: dict, path: Path, n: int = 4) -> Path:
+    """A PNG of n evenly spaced test windows of the target: history, truth, forecast, seasonal naive (original units)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    idx = torch.linspace(0, len(test["y"]) - 1, n).long()
+    was_training = module.training
+    module.eval()
+    pred, _ = module(test["x"][idx].to(next(module.parameters()).device))  # [n, H, F_out]
+    module.train(was_training)
+    k = info["target_out"]
+    j, mean, std = info["hist_out"][k], info["mean"][k], info["std"][k]
+    length, horizon = test["x"].shape[1], info["horizon"]
+    naive = ts.naive_forecasts(test["x"][idx][..., info["hist_out"]], horizon, info["period"])[
+        "seasonal_naive"
+    ]
+    past, future = torch.arange(1 - length, 1), torch.arange(1, horizon + 1)
+    fig = Figure(figsize=(10, 2.2 * n))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n, 1, squeeze=False)[:, 0]
+    for row, (ax, i) in enumerate(zip(axes, idx.tolist(), strict=True)):
+        ax.plot(past, test["x"][i, :, j] * std + mean, color="0.5", label="history")
+        ax.plot(future, test["y"][i, :, k] * std + mean, color="k", label="truth")
+        ax.plot(future, pred[row, :, k].float().cpu() * std + mean, color="C1", label=module.cfg.model)
+        ax.plot(future, naive[row, :, k] * std + mean, color="C0", ls=":", label="seasonal naive")
+        origin = int(test["start"][i]) + length  # the first forecast row
+        when = info["dates"][origin] if info["dates"] else f"row {origin}"
+        ax.set_title(f"test window {i}: {info['out_columns'][k]} from {when}", fontsize=9)
+    axes[0].legend(loc="upper left", fontsize=8, ncol=4)
+    axes[-1].set_xlabel("steps from the forecast origin")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    return path
