@@ -3,6 +3,8 @@
 run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
+from functools import partial
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -96,22 +98,8 @@ def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectiona
     return torch.cat([fwd[:, :h], out[:, 0, h:]], dim=-1)  # [B, 2H]
 
 
-def _factory(cell: str):
-    def make(
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        recurrent_init_scale: float = 1.0,
-    ) -> RecurrentEncoder:
-        return RecurrentEncoder(
-            cell, input_size, hidden_size, num_layers, dropout, bidirectional, recurrent_init_scale
-        )
-
-    return make
-
-
-register("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)")(_factory("rnn"))
-register("lstm", "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)")(_factory("lstm"))
-register("gru", "gated recurrent unit (torch.nn.GRU)")(_factory("gru"))
+register("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)")(partial(RecurrentEncoder, "rnn"))
+register("lstm", "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)")(
+    partial(RecurrentEncoder, "lstm")
+)
+register("gru", "gated recurrent unit (torch.nn.GRU)")(partial(RecurrentEncoder, "gru"))
