@@ -34,9 +34,13 @@ class Group:
     profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
 
     def stat(self, metric: str) -> tuple[float, float, int]:
-        v = [x for x in self.values.get(metric, []) if x is not None and math.isfinite(x)]
+        # NaN means "not measured"; infinity is kept: a gradient reach of -inf means the earliest step's
+        # gradient underflowed to zero
+        v = [x for x in self.values.get(metric, []) if x is not None and not math.isnan(x)]
         if not v:
             return math.nan, math.nan, 0
+        if not all(map(math.isfinite, v)):
+            return statistics.fmean(v), math.nan, len(v)
         return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)
 
 

@@ -271,3 +271,12 @@ def test_wandb_sweep_config_and_single_cell(tmp_path, monkeypatch, capsys):
     assert "wandb agent" in capsys.readouterr().out
     assert main(["sweep", str(path), "--out", str(out), "--cell", "1"]) == 0  # what an agent runs
     assert [p.name.split("-")[2] for p in out.glob("*.json")] == ["rnn"]
+
+
+def test_stat_keeps_infinite_reach_and_drops_nan():
+    g = table.Group(
+        "r", "rnn none", "loss", False, values={"grad/reach": [-13.0, float("-inf"), float("nan")]}
+    )
+    mean, std, n = g.stat("grad/reach")
+    assert mean == float("-inf") and std != std and n == 2
+    assert table.fmt(mean, std, n) == "-inf ± nan (n=2)"
