@@ -53,6 +53,7 @@ class GradientDiagnostics(pl.Callback):
         self.nonfinite = 0
         self.probe = None
         self.profile: list[float] = []
+        self.reaches: list[float] = []  # one per validation epoch
 
     def on_before_optimizer_step(self, trainer, module, optimizer):  # Lightning calls this before clipping
         groups = {"ih": [], "hh": [], "all": []}
@@ -94,7 +95,8 @@ class GradientDiagnostics(pl.Callback):
             return module.task.final_loss(module.head(out, None), y)
 
         self.profile = temporal_profile(loss_fn, feats)
-        module.history_extra["grad/reach"] = reach(self.profile)
+        self.reaches.append(reach(self.profile))
+        module.history_extra["grad/reach"] = self.reaches[-1]
 
     def summary(self) -> dict:
         finite = [n for n in self.norms if math.isfinite(n)]
@@ -112,7 +114,8 @@ class GradientDiagnostics(pl.Callback):
             "grad/spikes": sum(n > SPIKE * statistics.median(finite) for n in finite),
         }
         if self.profile:
-            out["grad/reach"] = reach(self.profile)
+            out["grad/reach"] = reach(self.profile)  # at the last validation epoch
+            out["grad/reach_median"] = statistics.median(r for r in self.reaches if not math.isnan(r))
         return out
 
 
