@@ -47,6 +47,7 @@ class Group:
 # Per-run numbers aggregated besides the test metrics; (record key, label).
 GRAD_TABLES = (
     "grad/reach",
+    "grad/reach_median",
     "grad/clip_rate",
     "grad/norm_max",
     "grad/spikes",
