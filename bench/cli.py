@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run, tasks, models} ...
+"""Command line: python -m bench {run, generate, tasks, models} ...
 
 run: python -m bench run --task speech --model lstm --clip norm:1.0
 """
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
     run.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
     run.add_argument("--config", help="flat YAML file of overrides (unknown keys are errors)")
+    gen = sub.add_parser("generate", help="sample text from a finished language-model run")
+    gen.add_argument("run", help="a run's record (.json) or checkpoint (.ckpt)")
+    gen.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
+    gen.add_argument("--length", type=int, default=300, help="tokens to generate (characters at char level)")
+    gen.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
+    gen.add_argument("--seed", type=int, default=None, help="random seed for a reproducible sample")
     sub.add_parser("tasks", help="list registered tasks and their datasets")
     sub.add_parser("models", help="list registered models")
     return parser
@@ -126,7 +132,13 @@ def cmd_models(args, extras) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models}
+def cmd_generate(args, extras) -> int:
+    from bench.generate import cmd_generate
+
+    return cmd_generate(args, extras)
+
+
+COMMANDS = {"run": cmd_run, "tasks": cmd_tasks, "models": cmd_models, "generate": cmd_generate}
 
 
 def main(argv: list[str] | None = None) -> int:

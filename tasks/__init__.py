@@ -91,4 +91,4 @@ class Task:
         return {}
 
 
-from tasks import speech  # noqa: E402,F401
+from tasks import lm, speech  # noqa: E402,F401
