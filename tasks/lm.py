@@ -134,6 +134,8 @@ class StreamBatches(Dataset):
         return math.ceil(self.length / self.bptt)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)  # also ends plain iteration over the batches
         t = slice(i * self.bptt, (i + 1) * self.bptt)
         return {"x": self.x[:, t].contiguous(), "y": self.y[:, t].contiguous()}  # [B, T] each
 
@@ -350,8 +352,8 @@ class LanguageModelTask(Task):
 
     def decode(self, ids: list[int], info: dict) -> str:
         tokens = [info["vocab"][i] for i in ids]
-        if info["level"] == "char":
-            return "".join(tokens)
+        if info["level"] == "char":  # <unk> as one replacement character: a character per token
+            return "".join("\ufffd" if t == UNK else t for t in tokens)
         return "".join("\n" if t == EOS else " " + t for t in tokens)
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:

@@ -49,7 +49,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
         ({"lr": -1.0}, "'lr' must be positive, got -1.0"),
         ({"batch_size": "x"}, "bad value for 'batch_size': 'x' (expected int)"),
         ({"dropout": 1.0}, "'dropout' must be in [0, 1), got 1.0"),
-        ({"task": "vision"}, "unknown task 'vision'; valid: speech"),
+        ({"task": "vision"}, "unknown task 'vision'; valid: lm, speech"),
         (
             {"dataset": "mnist"},
             "unknown dataset for task 'speech' 'mnist'; valid: dtmf, fsdd, speechcommands-digits",
