@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run, tasks, models} ...
+"""Command line: python -m bench {run, generate, tasks, models} ...
 
 run: python -m bench run --task speech --model lstm --clip norm:1.0
 """
@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--out", help="folder of the suite's records (default sweeps/SUITE; reproduce: a new one)"
         )
+    gen = sub.add_parser("generate", help="sample text from a finished language-model run")
+    gen.add_argument("run", help="a run's record (.json) or checkpoint (.ckpt)")
+    gen.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
+    gen.add_argument("--length", type=int, default=300, help="tokens to generate (characters at char level)")
+    gen.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 = greedy")
+    gen.add_argument("--seed", type=int, default=None, help="random seed for a reproducible sample")
     sub.add_parser("tasks", help="list registered tasks and their datasets")
     sub.add_parser("models", help="list registered models")
     return parser
@@ -276,8 +282,15 @@ def cmd_reproduce(args, extras) -> int:
     return 0 if ok else 1
 
 
+def cmd_generate(args, extras) -> int:
+    from bench.generate import cmd_generate
+
+    return cmd_generate(args, extras)
+
+
 COMMANDS = {
     "run": cmd_run,
+    "generate": cmd_generate,
     "sweep": cmd_sweep,
     "table": cmd_table,
     "board": cmd_board,

@@ -3,6 +3,8 @@
 run: python -m bench run --task speech --model gru --max-epochs 1
 """
 
+import dataclasses
+
 import pytorch_lightning as pl
 import torch
 import torchmetrics
@@ -59,7 +61,7 @@ class SeqModule(pl.LightningModule):
         if self.task.stateful:
             self.state[stage] = detach_state(state)
         loss = self.task.loss(pred, batch["y"])
-        n = batch["y"].shape[0]
+        n = batch["y"].numel()  # the loss is a mean over y's elements (tokens for LM): weight batches by them
         self.losses[f"{stage}_"].update(loss.detach(), n)
         if stage != "train":
             self.metrics[f"{stage}_"].update(pred.detach(), batch["y"])
@@ -124,6 +126,11 @@ class SeqModule(pl.LightningModule):
         if self.print_epochs and self.trainer.is_global_zero:
             text = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch" and isinstance(v, float))
             print(f"epoch {row['epoch']}: {text}", flush=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # What rebuilding this model needs without the data (`bench generate`): the resolved config and what
+        # the task's load() learned (vocabulary, input size, classes). Plain types: loads with weights_only.
+        checkpoint["bench"] = {"config": dataclasses.asdict(self.cfg), "info": self.info}
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)

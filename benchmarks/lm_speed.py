@@ -1,0 +1,117 @@
+"""Harness cost: the same LSTM language model, batches and BPTT length trained through bench and a plain loop.
+
+Both sides run the same batches (this task's contiguous streams), the same model (SeqModule's modules, the
+same initial weights), Adam and the same gradient clipping. bench runs through the runner's own Trainer
+(callbacks, progress bar, metrics, carried state); its clock runs from the start of the training epoch to
+the end of its last batch, so validation and set-up are left out on both sides. The two alternate, to share
+out the noise of a busy machine, and the median of each is reported.
+
+run: BENCH_DATA=../shared/data python benchmarks/lm_speed.py --steps 40 --repeats 3
+"""
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+import tasks
+from bench.batching import TensorDataModule
+from bench.config import parse_clip, resolve
+from bench.module import SeqModule, detach_state
+from bench.runner import Throughput, make_trainer
+
+
+class EpochClock(Callback):
+    """Seconds from the start of the training epoch to the end of its last batch."""
+
+    def on_train_epoch_start(self, trainer, module):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seconds = time.perf_counter() - self.start
+
+
+def data_module(cfg, steps: int) -> TensorDataModule:
+    """The task's splits, the training stream cut so one epoch is `steps` batches; a one-batch validation."""
+    task = tasks.get("lm")
+    dm = TensorDataModule(task, cfg)
+    dm.prepare_data()
+    dm.setup()
+    tokens = cfg.batch_size * cfg.options["bptt"] * steps + 1
+    dm.splits["train"] = {"ids": dm.splits["train"]["ids"][:tokens]}
+    dm.splits["val"] = {"ids": dm.splits["val"]["ids"][: cfg.batch_size * (cfg.options["bptt"] + 1) + 1]}
+    return dm
+
+
+def bench_seconds(cfg, dm, module) -> float:
+    clock = EpochClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = make_trainer(cfg, module.task, Path(tmp), Throughput())
+        trainer.callbacks.append(clock)
+        trainer.fit(module, datamodule=dm)
+    return clock.seconds
+
+
+def plain_seconds(cfg, dm, module) -> float:
+    """The loop of pytorch/examples word_language_model, on the same modules and batches."""
+    limit, algo = parse_clip(cfg.clip)
+    batches = dm.task.dataloader(dm.splits["train"], cfg, True, 1, 0)
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    emb, enc, head = module.input_layer, module.encoder.rnn, module.head
+    module.train()
+    state = None
+    start = time.perf_counter()
+    for batch in batches:
+        opt.zero_grad()
+        out, state = enc(emb(batch["x"]), state)  # [B, T, H]
+        logits = head(out)  # [B, T, V]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["y"].reshape(-1))
+        loss.backward()
+        if algo == "norm":
+            torch.nn.utils.clip_grad_norm_(module.parameters(), limit)
+        elif algo == "value":
+            torch.nn.utils.clip_grad_value_(module.parameters(), limit)
+        opt.step()
+        state = detach_state(state)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="tiny-shakespeare", help="lm dataset (synthetic needs no data)")
+    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--steps", type=int, default=40, help="training steps per timed run")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, alternated")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    cfg = resolve({"task": "lm", "dataset": args.dataset, "model": args.model})  # configs/lm.yaml defaults
+    cfg = dataclasses.replace(cfg, max_epochs=1, max_minutes=0.0)
+    dm = data_module(cfg, args.steps)
+    tokens = args.steps * cfg.batch_size * cfg.options["bptt"]
+    print(
+        f"{cfg.model} hidden {cfg.hidden_size} x {cfg.num_layers}, batch {cfg.batch_size}, bptt "
+        f"{cfg.options['bptt']}, clip {cfg.clip}, {args.steps} steps = {tokens} tokens per run, "
+        f"{torch.get_num_threads()} threads"
+    )
+    rates: dict[str, list[float]] = {"plain": [], "bench": []}
+    for r in range(args.repeats + 1):  # round 0 warms both paths up and is not counted
+        for side, timer in (("plain", plain_seconds), ("bench", bench_seconds)):
+            pl.seed_everything(cfg.seed, verbose=False)
+            module = SeqModule(cfg, dm.task, dm.info)
+            seconds = timer(cfg, dm, module)
+            if r:
+                rates[side].append(tokens / seconds)
+                print(f"  round {r} {side:5s} {tokens / seconds:9.0f} tokens/s")
+    plain, bench = (statistics.median(rates[s]) for s in ("plain", "bench"))
+    print(f"plain {plain:.0f} tokens/s, bench {bench:.0f} tokens/s, ratio bench/plain {bench / plain:.3f}")
+
+
+if __name__ == "__main__":
+    main()

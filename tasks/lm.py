@@ -1,0 +1,422 @@
+"""Language modeling: character or word level, contiguous streams, truncated BPTT with the state carried over.
+
+run: BENCH_DATA=../shared/data python -m bench run --task lm --model lstm
+"""
+
+import hashlib
+import math
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchmetrics
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from bench import datasets
+from bench.errors import BenchError
+from tasks import Task, register
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_REL = "tiny-shakespeare/input.txt"
+WIKITEXT_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
+UNK, EOS = "<unk>", "<eos>"
+SAMPLE_LENGTH = 200  # tokens of the sample stored in every record
+
+
+def read_text(path: Path) -> str:
+    """A UTF-8 text file; one-line errors for a missing, empty or non-UTF-8 file (naming the byte offset)."""
+    if not path.is_file():
+        raise BenchError(f"text file '{path}' not found")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise BenchError(f"text file '{path}' is empty")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BenchError(
+            f"text file '{path}' is not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte offset {e.start}"
+        ) from None
+
+
+def tokenize(text: str, level: str) -> list[str]:
+    """Characters, or whitespace-separated words with <eos> closing every line (as WikiText is modeled)."""
+    if level == "char":
+        return list(text)
+    return [w for line in text.splitlines() for w in (*line.split(), EOS)]
+
+
+def vocabulary(train: list[str], level: str, min_count: int = 1) -> list[str]:
+    """Index -> token from the training split only; index 0 is <unk>, where unseen tokens go."""
+    if level == "char":
+        return [UNK, *sorted(set(train))]
+    counts = Counter(train)
+    words = sorted(
+        (w for w, c in counts.items() if c >= min_count and w != UNK), key=lambda w: (-counts[w], w)
+    )
+    return [UNK, *words]
+
+
+def encode(tokens: list[str], vocab: list[str]) -> torch.Tensor:
+    stoi = {t: i for i, t in enumerate(vocab)}
+    return torch.tensor([stoi.get(t, 0) for t in tokens], dtype=torch.long)  # [N]
+
+
+def split_by_position(tokens: list, fractions=(0.9, 0.05, 0.05)) -> dict[str, list]:
+    a = int(len(tokens) * fractions[0])
+    b = a + int(len(tokens) * fractions[1])
+    return {"train": tokens[:a], "val": tokens[a:b], "test": tokens[b:]}
+
+
+def synthetic_play(n_chars: int = 260_000, seed: int = 0) -> str:
+    """Offline corpus: a play from a small seeded grammar; speaker turns, entrances and exits, numbered scenes,
+    subject-verb agreement. Few short words make it easy by design, so a smoke run learns within a few steps.
+    """
+    rng = random.Random(seed)
+    names = ["ROMEO", "JULIET", "KING", "QUEEN", "NURSE", "FRIAR", "DUKE", "CLOWN", "PUCK", "YORICK", "VIOLA"]
+    # a lexicon spelled with nine letters (a e h l m n o s t): a low-entropy text
+    nouns = ["moon", "son", "hat", "hen", "seal", "lemon", "melon", "nest", "stone", "note", "home", "shell"]
+    adjs = ["tall", "neat", "lean", "stale", "lone", "mellow", "sane", "salt"]
+    verbs = ["eat", "hate", "meet", "sell", "tame", "name", "moan", "toss", "smell", "loathe"]
+
+    def phrase() -> tuple[str, bool]:
+        plural = rng.random() < 0.3
+        det = rng.choice(["the", "the", "some", "no"] + ([] if plural else ["a", "that"]))
+        adj = rng.choice(adjs) + " " if rng.random() < 0.4 else ""
+        return f"{det} {adj}{rng.choice(nouns)}{'s' if plural else ''}", plural
+
+    def sentence() -> str:
+        subject, plural = phrase()
+        verb = rng.choice(verbs)
+        verb = verb if plural else verb + ("es" if verb.endswith("s") else "s")
+        return f"{subject} {verb} {phrase()[0]}"
+
+    parts, size, scene = [], 0, 0
+    while size < n_chars:
+        roll = rng.random()
+        if roll < 0.04:
+            scene += 1
+            parts.append(f"SCENE {scene}.\n\n")
+        elif roll < 0.12:
+            parts.append(f"[{rng.choice(['Enter', 'Exit'])} {rng.choice(names)}.]\n\n")
+        lines = []
+        for _ in range(rng.randint(1, 3)):
+            line = ", and ".join(sentence() for _ in range(rng.randint(1, 2)))
+            lines.append(line[0].upper() + line[1:] + rng.choice([".", ".", "!", "?", ";"]))
+        parts.append(f"{rng.choice(names)}:\n" + "\n".join(lines) + "\n\n")
+        size += len(parts[-1])
+    return "".join(parts)
+
+
+class StreamBatches(Dataset):
+    """Contiguous-stream batching: the token stream cut into `batch_size * world` parallel streams.
+
+    Batch i holds time steps [i * bptt, (i + 1) * bptt) of every stream of this rank (the last batch may be
+    shorter); targets are the inputs shifted by one token. Rank r owns streams [r * B, (r + 1) * B): a
+    contiguous, disjoint piece of the text, so the state carried across its batches stays meaningful.
+    """
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, world: int = 1, rank: int = 0):
+        streams = batch_size * world
+        self.length = check_streams(len(ids), batch_size, bptt, world)
+        n = streams * self.length
+        x = ids[:n].view(streams, self.length)  # [S, L]
+        y = ids[1 : n + 1].view(streams, self.length)  # [S, L] the next token of each input
+        mine = slice(rank * batch_size, (rank + 1) * batch_size)
+        self.x, self.y, self.bptt = x[mine], y[mine], bptt  # [B, L] this rank's streams
+
+    def __len__(self) -> int:
+        return math.ceil(self.length / self.bptt)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)  # also ends plain iteration over the batches
+        t = slice(i * self.bptt, (i + 1) * self.bptt)
+        return {"x": self.x[:, t].contiguous(), "y": self.y[:, t].contiguous()}  # [B, T] each
+
+
+def check_streams(n_tokens: int, batch_size: int, bptt: int, world: int = 1, split: str = "") -> int:
+    """The stream length of a split; an error when --bptt is not smaller than it."""
+    streams = batch_size * world
+    length = (n_tokens - 1) // streams
+    if bptt >= length:
+        where = f" of split '{split}'" if split else ""
+        raise BenchError(
+            f"bptt {bptt} is not smaller than the stream length {length}{where} ({n_tokens} tokens in "
+            f"{streams} streams = batch_size {batch_size} x {world} devices); lower --bptt or --batch-size"
+        )
+    return length
+
+
+class TokenNLL(torchmetrics.Metric):
+    """Mean cross-entropy per token over a pass (summed across DDP ranks), reported as perplexity or bits."""
+
+    full_state_update = False
+    higher_is_better = False
+
+    def __init__(self, unit: str):
+        super().__init__()
+        self.unit = unit  # ppl: exp(mean nats) | bpc: mean nats / ln 2
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, y: torch.Tensor) -> None:
+        # pred: [B, T, V] logits; y: [B, T] token ids
+        self.total += F.cross_entropy(
+            pred.reshape(-1, pred.shape[-1]).float(), y.reshape(-1), reduction="sum"
+        )
+        self.count += y.numel()
+
+    def compute(self) -> torch.Tensor:
+        mean = self.total / self.count
+        return mean.exp() if self.unit == "ppl" else mean / math.log(2)
+
+
+class Embed(nn.Module):
+    """Token ids [B, T] -> embeddings [B, T, E], with dropout (as in pytorch/examples word_language_model)."""
+
+    def __init__(self, vocab_size: int, size: int, dropout: float):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, size)
+        # Small uniform init (pytorch/examples): N(0, 1) rows, once tied to the head, give huge initial logits.
+        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.embed(x))  # [B, T, E]
+
+
+class LMHead(nn.Module):
+    """Next-token logits [B, T, V] from every recurrent output; optionally shares the embedding's weight."""
+
+    def __init__(self, size: int, vocab_size: int, dropout: float, tie: nn.Embedding | None = None):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(size, vocab_size)
+        if tie is not None:
+            self.fc.weight = tie.weight  # weight tying (Press & Wolf 2017; Inan et al. 2017)
+
+    def forward(self, out: torch.Tensor, lengths=None) -> torch.Tensor:
+        return self.fc(self.drop(out))  # [B, T, V]
+
+
+@register
+class LanguageModelTask(Task):
+    name = "lm"
+    description = "next-token prediction on text, character or word level, truncated BPTT with carried state"
+    datasets = {
+        "tiny-shakespeare": "Tiny Shakespeare, 1.1M characters (downloaded with sha256 or BENCH_DATA/tiny-shakespeare)",
+        "wikitext-2": "WikiText-2 (raw), word level: datasets hub, --data-dir or BENCH_DATA/wikitext-2",
+        "text:PATH": "any UTF-8 text file, character level (--level word for words), split 90/5/5",
+        "synthetic": "offline: a play from a small seeded grammar, 260k characters, no download",
+    }
+    default_dataset = "tiny-shakespeare"
+    offline_dataset = "synthetic"
+    primary_metric = "ppl"
+    higher_is_better = False
+    stateful = True
+
+    @dataclass
+    class Options:
+        bptt: int = 128  # truncated-BPTT length: time steps per batch; the state carries across batches
+        level: str = "auto"  # auto (word for wikitext-2, char otherwise) | char | word
+        emb_size: int = 0  # token embedding size; 0 = hidden_size
+        tie_weights: bool = True  # share embedding and output weights (applies when emb_size == hidden_size)
+        min_count: int = 1  # word level: training words seen fewer times map to <unk>
+        data_dir: str = ""  # wikitext-2: folder holding train.txt, valid.txt, test.txt
+        train_tokens: int = 0  # train on this many tokens from the start of the training split (0 = all)
+
+    def __init__(self):
+        self._embeddings: dict[int, nn.Embedding] = {}  # build_input -> build_head handoff, for tying
+
+    def check_dataset(self, dataset: str) -> None:
+        if dataset.startswith("text:"):
+            path = Path(dataset[5:]).expanduser()
+            if not path.is_file():
+                raise BenchError(f"text file '{path}' not found (dataset '{dataset}')")
+            return
+        super().check_dataset(dataset)
+
+    def check_options(self, cfg) -> None:
+        o = cfg.options
+        if o["level"] not in ("auto", "char", "word"):
+            raise BenchError(f"unknown level '{o['level']}'; valid: auto, char, word")
+        for key, low in (("bptt", 1), ("emb_size", 0), ("min_count", 1)):
+            if o[key] < low:
+                raise BenchError(f"'{key}' must be at least {low}, got {o[key]}")
+        if cfg.bidirectional:
+            raise BenchError("a bidirectional encoder sees the next token; language modeling needs it off")
+        if o["data_dir"] and cfg.dataset != "wikitext-2":
+            raise BenchError(f"data_dir applies to dataset wikitext-2 only, not '{cfg.dataset}'")
+
+    def level(self, cfg) -> str:
+        if cfg.options["level"] != "auto":
+            return cfg.options["level"]
+        return "word" if cfg.dataset == "wikitext-2" else "char"
+
+    # -- data -------------------------------------------------------------------------------------------
+    def _texts(self, cfg) -> tuple[dict[str, Path] | Path | None, str]:
+        """Where the text comes from: split files (wikitext-2), one file, or None (synthetic); and a key."""
+        if cfg.dataset == "synthetic":
+            return None, "synthetic-play-v1"
+        if cfg.dataset == "wikitext-2":
+            files = {s: wikitext_dir(cfg.options["data_dir"]) / f for s, f in WIKITEXT_FILES.items()}
+            return files, "|".join(datasets.sha256_file(p) for p in files.values())
+        path = Path(cfg.dataset[5:]).expanduser() if cfg.dataset.startswith("text:") else shakespeare_file()
+        return path, datasets.sha256_file(path) if path.is_file() else str(path)
+
+    def _tokens(self, cfg) -> dict:
+        """Token ids per split and the vocabulary, computed once and cached by source, level and min_count."""
+        level, min_count = self.level(cfg), cfg.options["min_count"]
+        source, key = self._texts(cfg)
+
+        def build() -> dict:
+            if isinstance(source, dict):
+                splits = {s: tokenize(read_text(p), level) for s, p in source.items()}
+            else:
+                text = synthetic_play() if source is None else read_text(source)
+                splits = split_by_position(tokenize(text, level))
+            vocab = vocabulary(splits["train"], level, min_count)
+            return {**{s: encode(t, vocab) for s, t in splits.items()}, "vocab": vocab}
+
+        params = {"source": key, "level": level, "min_count": min_count if level == "word" else 1}
+        name = "lm-" + hashlib.sha256(cfg.dataset.encode()).hexdigest()[:8]
+        return datasets.cached_tensors(name, params, build)
+
+    def prepare(self, cfg) -> None:
+        self._tokens(cfg)
+
+    def load(self, cfg):
+        data = self._tokens(cfg)
+        if cfg.options["train_tokens"]:  # a prefix of the training text, for quick suites
+            data = {**data, "train": data["train"][: cfg.options["train_tokens"]]}
+        sizes = {s: len(data[s]) for s in ("train", "val", "test")}
+        world = cfg.devices * cfg.num_nodes
+        for split, n in sizes.items():  # fail before training rather than at the first validation
+            check_streams(n, cfg.batch_size // world, cfg.options["bptt"], world, split)
+        info = {
+            "level": self.level(cfg),
+            "vocab": data["vocab"],
+            "vocab_size": len(data["vocab"]),
+            "sizes": sizes,
+        }
+        return {s: {"ids": data[s]} for s in sizes}, info
+
+    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
+        """This rank's contiguous streams, in order (never shuffled: the carried state needs the next chunk)."""
+        # cfg.batch_size is the global batch: batch_size streams in all, batch_size // world on each rank
+        batches = StreamBatches(data["ids"], cfg.batch_size // world, cfg.options["bptt"], world, rank)
+        return DataLoader(batches, batch_size=None, shuffle=False)
+
+    # -- model ------------------------------------------------------------------------------------------
+    def input_size(self, cfg, info: dict) -> int:
+        return cfg.options["emb_size"] or cfg.hidden_size
+
+    def build_input(self, cfg, info: dict) -> nn.Module:
+        layer = Embed(info["vocab_size"], self.input_size(cfg, info), cfg.dropout)
+        # SeqModule builds the input layer and then the head with the same `info`; the head looks the
+        # embedding up by it to share the weight (the Task contract passes the head only the encoder).
+        self._embeddings[id(info)] = layer.embed
+        return layer
+
+    def build_head(self, cfg, info: dict, encoder) -> nn.Module:
+        embed = self._embeddings.pop(id(info), None)
+        tie = cfg.options["tie_weights"] and embed is not None and embed.embedding_dim == encoder.output_size
+        return LMHead(encoder.output_size, info["vocab_size"], cfg.dropout, embed if tie else None)
+
+    def loss(self, pred, y):
+        # pred: [B, T, V]; y: [B, T]; mean cross-entropy in nats over every token
+        return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
+
+    def final_loss(self, pred, y):
+        return F.cross_entropy(pred[:, -1], y[:, -1])  # the last step's prediction, for the gradient profile
+
+    def metrics(self, info: dict) -> torchmetrics.MetricCollection:
+        units = ("ppl", "bpc") if info["level"] == "char" else ("ppl",)
+        return torchmetrics.MetricCollection({u: TokenNLL(u) for u in units})
+
+    # -- text -------------------------------------------------------------------------------------------
+    def encode(self, text: str, info: dict) -> list[int]:
+        """Prompt -> ids; an error naming every token outside the vocabulary. Empty: the line-start token."""
+        vocab, level = info["vocab"], info["level"]
+        stoi = {t: i for i, t in enumerate(vocab)}
+        tokens = tokenize(text, "char") if level == "char" else text.split()
+        if not tokens:
+            start = "\n" if level == "char" else EOS
+            return [stoi.get(start, 0)]
+        unknown = list(dict.fromkeys(t for t in tokens if t not in stoi))
+        if unknown:
+            kind = "characters" if level == "char" else "words"
+            raise BenchError(
+                f"prompt {kind} outside the vocabulary: {', '.join(map(repr, unknown))} "
+                f"(the run's vocabulary has {len(vocab) - 1} {kind})"
+            )
+        return [stoi[t] for t in tokens]
+
+    def decode(self, ids: list[int], info: dict) -> str:
+        tokens = [info["vocab"][i] for i in ids]
+        if info["level"] == "char":  # <unk> as one replacement character: a character per token
+            return "".join("\ufffd" if t == UNK else t for t in tokens)
+        return "".join("\n" if t == EOS else " " + t for t in tokens)
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        from bench.generate import sample
+
+        info = datamodule.info
+        ids = sample(module, self.encode("", info), SAMPLE_LENGTH, temperature=0.8, seed=cfg.seed)
+        tied = module.head.fc.weight is module.input_layer.embed.weight
+        return {
+            "sample": {"prompt": "", "temperature": 0.8, "seed": cfg.seed, "text": self.decode(ids, info)},
+            "vocab_size": info["vocab_size"],
+            "level": info["level"],
+            "tied_weights": tied,
+        }
+
+
+def shakespeare_file() -> Path:
+    """Tiny Shakespeare from BENCH_DATA or the cache; downloaded and verified (sha256) when missing."""
+    found = datasets.find(SHAKESPEARE_REL)
+    if found is not None:
+        return found
+    downloaded = datasets.download("tiny-shakespeare", SHAKESPEARE_REL, SHAKESPEARE_URL, SHAKESPEARE_SHA256)
+    dest = datasets.cache_root() / SHAKESPEARE_REL
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    downloaded.replace(dest)
+    return dest
+
+
+def wikitext_dir(data_dir: str) -> Path:
+    """A folder with train.txt, valid.txt, test.txt: --data-dir, BENCH_DATA/wikitext-2, or the datasets hub."""
+    rel = "wikitext-2"
+    if data_dir:
+        root = Path(data_dir).expanduser()
+        absent = [f for f in WIKITEXT_FILES.values() if not (root / f).is_file()]
+        if absent:
+            raise BenchError(f"wikitext-2 folder '{root}' lacks {', '.join(absent)} (--data-dir)")
+        return root
+    found = datasets.find(f"{rel}/train.txt")
+    if found is not None:
+        return found.parent
+    if os.environ.get("BENCH_OFFLINE") == "1":
+        raise datasets.missing("wikitext-2", f"{rel}/train.txt", " and BENCH_OFFLINE=1 forbids downloading")
+    try:
+        from datasets import load_dataset  # the Hugging Face package, not bench.datasets
+
+        hub = load_dataset("wikitext", "wikitext-2-raw-v1")
+    except Exception as e:  # the hub raises many types (connection, missing config, ...)
+        raise datasets.missing(
+            "wikitext-2", f"{rel}/train.txt", f", and the datasets hub failed ({e})"
+        ) from None
+    root = datasets.cache_root() / rel
+    tmp = root.with_name(f"{rel}.{os.getpid()}.part")  # written whole, then renamed: never a partial folder
+    tmp.mkdir(parents=True, exist_ok=True)
+    for split, name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
+        lines = [row.rstrip("\n") for row in hub[split]["text"]]  # one row per line of the original files
+        (tmp / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.rename(root)
+    return root

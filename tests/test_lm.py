@@ -1,0 +1,391 @@
+"""Language modeling: stream batching, carried state, perplexity and bits, generation, datasets, bad input."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+import tasks
+from bench import generate as gen
+from bench.batching import TensorDataModule
+from bench.cli import main
+from bench.config import resolve
+from bench.errors import BenchError
+from bench.module import SeqModule
+from bench.runner import run
+from tasks import lm
+from tests.conftest import ROOT
+
+LM = tasks.get("lm")
+ALPHABET = "abcdefghijklmnopqrstuvw"  # 23 characters
+
+
+def char_ids(text: str) -> tuple[torch.Tensor, list[str]]:
+    vocab = lm.vocabulary(list(text), "char")
+    return lm.encode(list(text), vocab), vocab
+
+
+def as_text(ids: torch.Tensor, vocab: list[str]) -> list[str]:
+    return ["".join(vocab[i] for i in row) for row in ids.tolist()]
+
+
+# -- batching ---------------------------------------------------------------------------------------------
+def test_stream_batches_on_a_known_string():
+    ids, vocab = char_ids(ALPHABET)
+    batches = lm.StreamBatches(ids, batch_size=2, bptt=4)
+    # 22 inputs (the last character is only a target) in 2 streams of 11: "abcdefghijk" and "lmnopqrstuv"
+    got = [(as_text(b["x"], vocab), as_text(b["y"], vocab)) for b in batches]
+    assert len(batches) == 3
+    assert got == [
+        (["abcd", "lmno"], ["bcde", "mnop"]),
+        (["efgh", "pqrs"], ["fghi", "qrst"]),
+        (["ijk", "tuv"], ["jkl", "uvw"]),  # the last batch is partial: 11 = 4 + 4 + 3
+    ]
+    assert all(b["x"].shape == b["y"].shape and b["x"].dtype == torch.long for b in batches)
+
+
+def test_dataloader_keeps_stream_order_and_drops_only_the_tail():
+    ids, _ = char_ids(ALPHABET * 5)  # 115 tokens
+    cfg = resolve({"task": "lm", "dataset": "synthetic", "batch_size": 3, "bptt": 5})
+    for train in (True, False):  # training batches are never shuffled: the carried state needs order
+        xs = [b["x"] for b in LM.dataloader({"ids": ids}, cfg, train, world=1, rank=0)]
+        rows = torch.cat(xs, dim=1)  # [3, 38] the streams re-assembled
+        assert rows.shape == (3, 38) and torch.equal(rows.reshape(-1), ids[:114])
+
+
+def test_ranks_get_disjoint_streams_that_cover_the_data():
+    ids = torch.arange(41)
+    cfg = resolve({"task": "lm", "dataset": "synthetic", "batch_size": 2, "bptt": 3})
+    per_rank = [list(LM.dataloader({"ids": ids}, cfg, True, world=2, rank=r)) for r in (0, 1)]
+    assert len(per_rank[0]) == len(per_rank[1]) == 4  # 4 streams of 10: batches of 3, 3, 3, 1 steps
+    xs = [torch.cat([b["x"] for b in batches], dim=1) for batches in per_rank]  # [2, 10] per rank
+    ys = [torch.cat([b["y"] for b in batches], dim=1) for batches in per_rank]
+    assert xs[0].tolist() == [list(range(0, 10)), list(range(10, 20))]
+    assert xs[1].tolist() == [list(range(20, 30)), list(range(30, 40))]
+    assert torch.equal(torch.cat(xs).reshape(-1), ids[:40]) and torch.equal(
+        torch.cat(ys).reshape(-1), ids[1:41]
+    )
+
+
+def test_bptt_not_smaller_than_the_stream_is_an_error():
+    with pytest.raises(
+        BenchError, match=r"bptt 11 is not smaller than the stream length 11 \(23 tokens in 2 "
+    ):
+        lm.StreamBatches(torch.arange(23), batch_size=2, bptt=11)
+    with pytest.raises(BenchError, match=r"bptt 512 is not smaller than the stream length .* of split 'val'"):
+        LM.load(resolve({"task": "lm", "dataset": "synthetic", "batch_size": 64, "bptt": 512}))
+
+
+# -- carried state ----------------------------------------------------------------------------------------
+def small_module(model: str = "lstm", **over):
+    cfg = resolve(
+        {"task": "lm", "dataset": "synthetic", "model": model, "hidden_size": 8, "batch_size": 4, **over}
+    )
+    dm = TensorDataModule(LM, cfg)
+    dm.prepare_data()
+    dm.setup()
+    torch.manual_seed(0)
+    return SeqModule(cfg, LM, dm.info), dm
+
+
+def spy_on_encoder(module) -> list[tuple]:
+    """Record (state in, state out) of every encoder call; the state out keeps its graph."""
+    calls, forward = [], module.encoder.forward
+
+    def spy(x, lengths=None, state=None):
+        out, new = forward(x, lengths, state)
+        calls.append((state, new))
+        return out, new
+
+    module.encoder.forward = spy
+    return calls
+
+
+def as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru", "rnn"])
+def test_state_enters_the_next_batch_detached(model):
+    module, dm = small_module(model)
+    calls = spy_on_encoder(module)
+    batches = iter(dm.train_dataloader())
+    module.on_train_epoch_start()
+    module.training_step(next(batches), 0)
+    loss = module.training_step(next(batches), 1)
+    (first_in, first_out), (second_in, _) = calls
+    assert first_in is None  # an epoch starts from a zero state
+    for leaving, entering in zip(as_tuple(first_out), as_tuple(second_in), strict=True):
+        assert torch.equal(leaving, entering)  # the state leaving batch k enters batch k + 1 ...
+        assert leaving.requires_grad and not entering.requires_grad and entering.grad_fn is None
+    # ... and no gradient of batch k + 1's loss flows back into batch k's graph
+    grads = torch.autograd.grad(loss, list(as_tuple(first_out)), allow_unused=True)
+    assert all(g is None for g in grads)
+    module.on_train_epoch_start()
+    module.training_step(next(batches), 2)
+    assert calls[-1][0] is None  # reset at the start of every epoch
+
+
+def test_state_resets_for_every_pass_and_stages_stay_apart_in_a_real_fit():
+    module, dm = small_module("gru", bptt=16)
+    calls = spy_on_encoder(module)
+    stages = []
+    orig_step = module._step
+
+    def step(batch, stage):
+        stages.append(stage)
+        return orig_step(batch, stage)
+
+    module._step = step
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=dm)
+    assert stages == ["train"] * 3 + ["val"] * 2 + ["train"] * 3 + ["val"] * 2
+    fresh = [state is None for state, _ in calls]
+    assert fresh == [True, False, False, True, False] * 2  # zero state at every train epoch and val pass
+    for k in (1, 2, 4, 6, 7, 9):  # otherwise the previous batch's state of the same stage goes on
+        torch.testing.assert_close(calls[k][0], calls[k - 1][1].detach())
+
+
+# -- metrics ----------------------------------------------------------------------------------------------
+def test_perplexity_and_bits_per_character_by_hand():
+    metrics = LM.metrics({"level": "char"})
+    # batch 1: one token, uniform over 2 classes -> nll ln 2
+    metrics.update(torch.zeros(1, 1, 2), torch.tensor([[0]]))
+    # batch 2: three tokens with p(target) = 3/4 each -> nll ln(4/3)
+    logits = torch.tensor([[[math.log(3), 0.0], [0.0, math.log(3)], [math.log(3), 0.0]]])
+    metrics.update(logits, torch.tensor([[0, 1, 0]]))
+    mean = (math.log(2) + 3 * math.log(4 / 3)) / 4  # per token, not per batch
+    out = metrics.compute()
+    assert out["ppl"].item() == pytest.approx(math.exp(mean), rel=1e-6)
+    assert out["bpc"].item() == pytest.approx(mean / math.log(2), rel=1e-6)
+    assert set(LM.metrics({"level": "word"}).keys()) == {"ppl"}  # bits per character: character level only
+
+
+def test_logged_loss_is_the_token_mean_that_perplexity_exponentiates():
+    module, dm = small_module(bptt=16)
+    batches = list(dm.val_dataloader())
+    assert batches[-1]["x"].shape[1] < 16  # a partial last batch weighs less than a full one
+    module.eval()
+    module.on_validation_epoch_start()
+    with torch.no_grad():
+        for i, b in enumerate(batches):
+            module.validation_step(b, i)
+    loss = module.losses["val_"].compute()
+    ppl = module.metrics["val_"].compute()["ppl"]
+    torch.testing.assert_close(loss.exp(), ppl, rtol=1e-5, atol=0)
+
+
+# -- model ------------------------------------------------------------------------------------------------
+def test_weights_tie_only_when_sizes_match():
+    module, _ = small_module()
+    assert module.head.fc.weight is module.input_layer.embed.weight
+    untied, _ = small_module(emb_size=6)
+    assert untied.head.fc.weight is not untied.input_layer.embed.weight
+    assert untied.input_layer.embed.weight.shape[1] == 6 and untied.encoder.rnn.input_size == 6
+    off, _ = small_module(tie_weights=False)
+    assert off.head.fc.weight is not off.input_layer.embed.weight
+
+
+# -- generation -------------------------------------------------------------------------------------------
+@pytest.fixture
+def finished_run(tmp_path):
+    text = tmp_path / "play.txt"
+    text.write_text(lm.synthetic_play(20_000, seed=3))
+    cfg = resolve(
+        {
+            "task": "lm",
+            "dataset": f"text:{text}",
+            "hidden_size": 16,
+            "batch_size": 32,
+            "bptt": 16,
+            "max_epochs": 1,
+            "out": str(tmp_path / "runs"),
+        }
+    )
+    record, path = run(cfg)
+    assert record["status"] == "ok", record["reason"]
+    return record, path
+
+
+def test_generation_is_seeded_and_has_the_requested_length(finished_run, capsys):
+    record, path = finished_run
+    assert len(record["sample"]["text"]) == lm.SAMPLE_LENGTH and record["level"] == "char"
+    assert {"val/ppl", "val/bpc", "test/ppl", "test/bpc", "test/loss"} <= set(record["metrics"])
+    a = gen.generate(str(path), "ROMEO:", length=50, temperature=0.8, seed=7)
+    b = gen.generate(record["checkpoint"], "ROMEO:", length=50, temperature=0.8, seed=7)
+    assert a == b and len(a) == 50
+    assert gen.generate(str(path), "ROMEO:", length=50, seed=8) != a
+    assert main(["generate", str(path), "--prompt", "ROMEO:", "--length", "50", "--seed", "7"]) == 0
+    assert capsys.readouterr().out == "ROMEO:" + a + "\n"
+
+
+def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
+    _, path = finished_run
+    cases = [
+        (
+            ["--prompt", "ROMEO: Zebra€"],
+            "error: prompt characters outside the vocabulary: 'Z', 'b', '€' (the run's",
+        ),
+        (["--length", "0"], "error: 'length' must be positive, got 0"),
+        (["--temperature", "-1"], "error: 'temperature' must not be negative, got -1.0"),
+    ]
+    for args, message in cases:
+        assert main(["generate", str(path), *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(message), err
+    assert main(["generate", str(tmp_path / "none.json")]) == 2
+    assert "not found; pass a record (.json) or a checkpoint (.ckpt)" in capsys.readouterr().err
+    failed = tmp_path / "failed.json"
+    failed.write_text(json.dumps({"status": "failed", "reason": "boom"}))
+    assert main(["generate", str(failed)]) == 2
+    assert "names no checkpoint (status failed: boom)" in capsys.readouterr().err
+
+
+def test_word_level_encode_decode():
+    info = {"level": "word", "vocab": ["<unk>", "<eos>", "the", "king"]}
+    assert LM.encode("the king", info) == [2, 3] and LM.encode("", info) == [1]
+    assert LM.decode([2, 3, 1, 3], info) == " the king\n king"
+    with pytest.raises(BenchError, match=r"prompt words outside the vocabulary: 'queen' \(the run's"):
+        LM.encode("the queen", info)
+
+
+# -- datasets ---------------------------------------------------------------------------------------------
+def test_wikitext_local_folder_vocabulary_from_train_only(tmp_path):
+    folder = tmp_path / "wt2"
+    folder.mkdir()
+    (folder / "train.txt").write_text(" = Title = \n\n the cat sat on the mat \n the dog sat \n" * 20)
+    (folder / "valid.txt").write_text(" the cow sat on the mat \n" * 10)
+    (folder / "test.txt").write_text(" a dog sat \n" * 10)
+    cfg = resolve(
+        {"task": "lm", "dataset": "wikitext-2", "data_dir": str(folder), "batch_size": 2, "bptt": 4}
+    )
+    splits, info = LM.load(cfg)
+    vocab = info["vocab"]
+    assert info["level"] == "word" and vocab[0] == "<unk>" and "cow" not in vocab and "a" not in vocab
+    assert set(vocab) == {"<unk>", "<eos>", "=", "Title", "the", "cat", "sat", "on", "mat", "dog"}
+    assert [vocab[i] for i in splits["val"]["ids"][:8]] == [
+        "the",
+        "<unk>",
+        "sat",
+        "on",
+        "the",
+        "mat",
+        "<eos>",
+        "the",
+    ]
+    assert info["sizes"] == {"train": 20 * 16, "val": 70, "test": 40}  # every line ends with <eos>
+    # found under BENCH_DATA/wikitext-2 as well
+    (tmp_path / "data").mkdir(exist_ok=True)
+    folder.rename(tmp_path / "data" / "wikitext-2")
+    _, again = LM.load(resolve({"task": "lm", "dataset": "wikitext-2", "batch_size": 2, "bptt": 4}))
+    assert again["vocab"] == vocab
+
+
+def test_wikitext_missing_offline_and_incomplete_folder(tmp_path):
+    with pytest.raises(BenchError, match=r"dataset 'wikitext-2' not found: .*BENCH_OFFLINE=1 forbids"):
+        LM.load(resolve({"task": "lm", "dataset": "wikitext-2"}))
+    (tmp_path / "wt2").mkdir()
+    (tmp_path / "wt2" / "train.txt").write_text("a b\n")
+    with pytest.raises(BenchError, match=r"wikitext-2 folder '.*wt2' lacks valid.txt, test.txt"):
+        LM.load(resolve({"task": "lm", "dataset": "wikitext-2", "data_dir": str(tmp_path / "wt2")}))
+
+
+def test_text_file_word_level_and_split_by_position(tmp_path):
+    path = tmp_path / "t.txt"
+    words = [f"w{i % 7}" for i in range(2000)]
+    path.write_text("\n".join(" ".join(words[i : i + 10]) for i in range(0, 2000, 10)) + "\n")
+    splits, info = LM.load(
+        resolve({"task": "lm", "dataset": f"text:{path}", "level": "word", "batch_size": 4, "bptt": 8})
+    )
+    assert info["sizes"] == {"train": 1980, "val": 110, "test": 110}  # 2,200 tokens (200 <eos>), 90 / 5 / 5
+    assert len(info["vocab"]) == 9  # <unk>, <eos>, w0..w6
+
+
+def test_real_tiny_shakespeare_loads(shared_data):
+    path = shared_data / "tiny-shakespeare" / "input.txt"
+    assert lm.datasets.sha256_file(path) == lm.SHAKESPEARE_SHA256
+    splits, info = LM.load(resolve({"task": "lm"}))
+    assert info["sizes"] == {"train": 1_003_854, "val": 55_769, "test": 55_771}  # 1,115,394 by 90 / 5 / 5
+    assert info["vocab_size"] == 66 and info["level"] == "char"  # 65 characters and <unk>
+    text = path.read_text()
+    assert "".join(info["vocab"][i] for i in splits["val"]["ids"][:50].tolist()) == text[1_003_854:1_003_904]
+
+
+def test_tiny_shakespeare_download_is_verified(tmp_path, monkeypatch, offline_cache):
+    src = tmp_path / "src" / "input.txt"
+    src.parent.mkdir()
+    src.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
+    monkeypatch.setenv("BENCH_OFFLINE", "0")
+    monkeypatch.setattr(lm, "SHAKESPEARE_URL", src.as_uri())
+    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", "0" * 64)
+    with pytest.raises(BenchError, match="checksum mismatch"):
+        lm.shakespeare_file()
+    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", lm.datasets.sha256_file(src))
+    assert lm.shakespeare_file() == offline_cache / "tiny-shakespeare" / "input.txt"
+    _, info = LM.load(resolve({"task": "lm", "batch_size": 4, "bptt": 8}))
+    assert info["sizes"]["train"] == int(0.9 * len(src.read_text()))
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\n", "is empty"),
+        (b"good text\n\xff\xfe more", "is not UTF-8: invalid byte 0xff at byte offset 10"),
+    ],
+)
+def test_bad_text_file_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    assert main(["run", "--task", "lm", "--dataset", f"text:{path}", "--out", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: text file '{path}' {message}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--dataset", "ptb"],
+            "error: unknown dataset for task 'lm' 'ptb'; valid: synthetic, text:PATH, tiny-",
+        ),
+        (["--dataset", "text:/no/such.txt"], "error: text file '/no/such.txt' not found"),
+        (["--level", "byte"], "error: unknown level 'byte'; valid: auto, char, word"),
+        (["--bptt", "0"], "error: 'bptt' must be at least 1, got 0"),
+        (["--bidirectional"], "error: a bidirectional encoder sees the next token"),
+        (["--data-dir", "/tmp"], "error: data_dir applies to dataset wikitext-2 only"),
+    ],
+)
+def test_bad_arguments_are_one_line(args, message, capsys):
+    assert main(["run", "--task", "lm", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+
+
+def test_bptt_too_long_fails_the_run_with_one_line(tmp_path, capsys):
+    args = ["--dataset", "synthetic", "--batch-size", "64", "--bptt", "5000", "--out", str(tmp_path)]
+    assert main(["run", "--task", "lm", *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: bptt 5000 is not smaller than the stream length 3719 of split 'train'")
+
+
+def test_generate_help():
+    res = subprocess.run(
+        [sys.executable, "-m", "bench", "generate", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0 and res.stdout.startswith("usage: bench generate")
+    assert "--prompt" in res.stdout and "--temperature" in res.stdout and "--seed" in res.stdout
