@@ -74,7 +74,10 @@ class SeqModule(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
         # every DDP rank must stop together, so the decision is reduced over ranks
-        if not self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True):
+        finite = bool(torch.isfinite(loss))
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
             raise Diverged(self.global_step, loss.item())
         return loss
 

@@ -19,7 +19,7 @@ TINY = {
     "speech": (["--train-limit", "256", "--hidden-size", "16"], 0.05),
     "probes": (["--seq-len", "20", "--n-train", "512", "--n-eval", "128"], 1e-4),
     "forecast": (["--input-len", "24", "--horizon", "6", "--hidden-size", "16"], 0.05),
-    "lm": (["--hidden-size", "32", "--bptt", "16", "--train-tokens", "20000"], 1e-4),
+    "lm": (["--hidden-size", "32", "--bptt", "16", "--train-tokens", "20000", "--dropout", "0"], 1e-3),
 }
 
 

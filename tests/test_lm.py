@@ -59,7 +59,7 @@ def test_dataloader_keeps_stream_order_and_drops_only_the_tail():
 
 def test_ranks_get_disjoint_streams_that_cover_the_data():
     ids = torch.arange(41)
-    cfg = resolve({"task": "lm", "dataset": "synthetic", "batch_size": 2, "bptt": 3})
+    cfg = resolve({"task": "lm", "dataset": "synthetic", "batch_size": 4, "bptt": 3})  # global: 2 per rank
     per_rank = [list(LM.dataloader({"ids": ids}, cfg, True, world=2, rank=r)) for r in (0, 1)]
     assert len(per_rank[0]) == len(per_rank[1]) == 4  # 4 streams of 10: batches of 3, 3, 3, 1 steps
     xs = [torch.cat([b["x"] for b in batches], dim=1) for batches in per_rank]  # [2, 10] per rank
