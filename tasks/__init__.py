@@ -95,4 +95,4 @@ class Task:
         return {}
 
 
-from tasks import probes, speech  # noqa: E402,F401
+from tasks import probes, speech, video  # noqa: E402,F401
