@@ -16,7 +16,7 @@ from bench import datasets
 from bench.errors import BenchError
 from tasks import register, video_cnn, video_shapes, video_sources
 from tasks.classify import ClassifierTask, classification_metrics
-from tasks.video_io import BAD_VIDEOS, decode_all, warn_skipped
+from tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
 
 VIDEOFOLDER = "videofolder:"
 EVAL_SEEDS = {"train": 1, "val": 2, "test": 3}  # moving-shapes: fixed, so every run seed sees the same clips
@@ -96,7 +96,7 @@ class VideoTask(ClassifierTask):
         params["splits"] = listing.splits
 
         def build() -> dict:
-            x, kept, skipped = decode_all(listing.paths, o["frames"], o["size"], o["bad_videos"])
+            x, kept, skipped = decode_all(listing.paths, o["frames"], o["size"])
             return {
                 "x": torch.from_numpy(x),
                 "y": torch.tensor([listing.labels[i] for i in kept], dtype=torch.long),
@@ -107,8 +107,8 @@ class VideoTask(ClassifierTask):
             }
 
         name = cfg.dataset.split(":")[0]
-        data = datasets.cached_tensors(name, {**params, "bad_videos": o["bad_videos"]}, build)
-        warn_skipped(data["skipped"], data["total"])
+        data = datasets.cached_tensors(name, params, build)
+        report_skipped(data["skipped"], data["total"], o["bad_videos"])
         return data
 
     def _listing(self, cfg) -> video_sources.Listing:

@@ -55,11 +55,11 @@ def resnet18(weights: str) -> tuple[nn.Module, int]:
         state = {
             k.removeprefix("module."): v for k, v in state.items() if not k.startswith(("fc.", "module.fc."))
         }
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise BenchError(
-                f"backbone weights '{path}' do not fit resnet18: missing {missing[:3]}, unexpected {unexpected[:3]}"
-            )
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as e:  # missing, unexpected or misshapen keys
+            detail = " ".join(str(e).split("\n", 1)[-1].split())
+            raise BenchError(f"backbone weights '{path}' do not fit resnet18: {detail[:300]}") from None
     return net, 512
 
 
@@ -76,7 +76,7 @@ class FrameEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[:2]
-        frames = x.flatten(0, 1).float().div_(255)  # [B * T, C, H, W] in [0, 1]
+        frames = x.flatten(0, 1).float() / 255  # [B * T, C, H, W] in [0, 1]
         if frames.shape[1] == 1:  # grey video: the same plane on the three channels
             frames = frames.expand(-1, 3, -1, -1)
         frames = (frames - self.mean) / self.std

@@ -1,7 +1,8 @@
 """Video decoding with PyAV: T frames sampled uniformly per clip (short clips loop), resized and centre-cropped.
 
 Unreadable videos and videos without frames are named: skipped with a counted warning (`--bad-videos skip`,
-the default) or an error (`--bad-videos fail`). Never dropped silently.
+the default) or an error (`--bad-videos fail`), on every run, also when the clips come from the cache. Never
+dropped silently.
 
 run: python -c "from tasks.video_io import sample_indices; print(sample_indices(10, 4), sample_indices(3, 7))"
 """
@@ -61,11 +62,12 @@ def decode_clip(path: Path, frames: int, size: int) -> np.ndarray:
     return picked.transpose(0, 3, 1, 2)
 
 
-def decode_all(
-    paths: list[Path], frames: int, size: int, bad_videos: str
-) -> tuple[np.ndarray, list[int], list[str]]:
-    """Decode every video: (clips uint8 [N_ok, T, 3, S, S], indices of the decoded paths, skipped descriptions)."""
+def decode_all(paths: list[Path], frames: int, size: int) -> tuple[np.ndarray, list[int], list[str]]:
+    """Decode every video: (clips uint8 [N_ok, T, 3, S, S], indices of the decoded paths, 'path (why)' of the rest)."""
     clips, kept, skipped = [], [], []
+    print(
+        f"decoding {len(paths)} videos into {frames} frames of {size}x{size} (once: cached)", file=sys.stderr
+    )
     for i, path in enumerate(paths):
         if sys.stderr.isatty():
             print(f"\rdecoding videos: {i + 1}/{len(paths)}", end="", file=sys.stderr, flush=True)
@@ -73,10 +75,6 @@ def decode_all(
             clips.append(decode_clip(path, frames, size))
             kept.append(i)
         except UnreadableVideo as e:
-            if bad_videos == "fail":
-                raise BenchError(
-                    f"cannot read video {e.path}: {e.why}; delete or replace it, or pass --bad-videos skip"
-                ) from None
             skipped.append(str(e))
     if sys.stderr.isatty():
         print(file=sys.stderr)
@@ -84,14 +82,19 @@ def decode_all(
     return (np.stack(clips) if clips else empty), kept, skipped
 
 
-def warn_skipped(skipped: list[str], total: int) -> None:
-    """One counted warning line naming the videos that were left out (the first five)."""
-    if skipped:
-        names = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
-        print(
-            f"warning: skipped {len(skipped)} of {total} videos that could not be read: {names}",
-            file=sys.stderr,
+def report_skipped(skipped: list[str], total: int, bad_videos: str) -> None:
+    """Unreadable videos, named (the first five) and counted: one warning line, or an error with --bad-videos fail."""
+    if not skipped:
+        return
+    if bad_videos == "fail":
+        raise BenchError(
+            f"cannot read {len(skipped)} of {total} videos, first {skipped[0]}; delete or replace them, "
+            "or pass --bad-videos skip"
         )
+    names = "; ".join(skipped[:5]) + ("; ..." if len(skipped) > 5 else "")
+    print(
+        f"warning: skipped {len(skipped)} of {total} videos that could not be read: {names}", file=sys.stderr
+    )
 
 
 def stratified_split(labels: list[int], fractions: dict[str, float], seed: int = 0) -> list[str]:

@@ -194,9 +194,11 @@ def kth_split(name: str) -> str:
 def kth(data_dir: str) -> Listing:
     if data_dir:
         root = _root("kth", data_dir, KTH_ACTIONS[0])
-    else:
-        found = datasets.find("kth/" + KTH_ACTIONS[0])
-        root = found.parent if found else kth_download()
+    else:  # a complete copy in BENCH_DATA or the cache, else download what the cache lacks (resumes)
+        complete = [
+            r / "kth" for r in datasets.data_roots() if all((r / "kth" / a).is_dir() for a in KTH_ACTIONS)
+        ]
+        root = complete[0] if complete else kth_download()
     listing = Listing(KTH_ACTIONS)
     for label, action in enumerate(KTH_ACTIONS):
         if not (root / action).is_dir():
