@@ -62,16 +62,19 @@ def missing(dataset: str, relpath: str, why: str = "") -> BenchError:
     )
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    h = hashlib.new(algo)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-def download(dataset: str, relpath: str, url: str, sha256: str | None = None) -> Path:
-    """Download `url` into the cache (atomically), check its sha256, and return the file's path."""
+def download(
+    dataset: str, relpath: str, url: str, sha256: str | None = None, sha1: str | None = None
+) -> Path:
+    """Download `url` into the cache (atomically), check its sha256 (or sha1, where only that is known), and
+    return the file's path."""
     if os.environ.get("BENCH_OFFLINE") == "1":
         raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
     dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
@@ -88,7 +91,7 @@ def download(dataset: str, relpath: str, url: str, sha256: str | None = None) ->
                 dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})"
             ) from None
         tmp.replace(dest)
-    if sha256 and sha256_file(dest) != sha256:
+    if (sha256 and file_digest(dest) != sha256) or (sha1 and file_digest(dest, "sha1") != sha1):
         dest.unlink()
         raise BenchError(
             f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "

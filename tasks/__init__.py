@@ -99,4 +99,4 @@ class Task:
         return {}
 
 
-from tasks import forecast, lm, probes, speech  # noqa: E402,F401
+from tasks import forecast, lm, probes, speech, video  # noqa: E402,F401

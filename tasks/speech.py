@@ -13,14 +13,12 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
-import torchmetrics
 from torch import nn
-from torch.nn import functional as F
 
 from bench import datasets
 from bench.errors import BenchError
-from models.recurrent import final_features
-from tasks import Task, register
+from tasks import register
+from tasks.classify import ClassifierTask
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 # sha256 over the sorted recordings (name, then sha256 of the bytes): verifies a download or a copy file by file.
@@ -106,7 +104,7 @@ def dtmf_clips(n_per_class: int, seed: int, sr: int = 8000) -> list[tuple[np.nda
 
 
 @register
-class SpeechTask(Task):
+class SpeechTask(ClassifierTask):
     name = "speech"
     description = "spoken-digit recognition (10 classes) from MFCC or log-mel frames"
     datasets = {
@@ -116,8 +114,6 @@ class SpeechTask(Task):
     }
     default_dataset = "fsdd"
     offline_dataset = "dtmf"
-    primary_metric = "acc"
-    higher_is_better = True
 
     @dataclass
     class Options:
@@ -252,36 +248,6 @@ class SpeechTask(Task):
             "sizes": {s: len(r) for s, r in idx.items()},
         }
         return splits, info
-
-    # -- model ------------------------------------------------------------------------------------------
-    def build_head(self, cfg, info, encoder) -> nn.Module:
-        return ClassifierHead(encoder.output_size, info["num_classes"], encoder.bidirectional, cfg.dropout)
-
-    def loss(self, pred, y):
-        return F.cross_entropy(pred, y)
-
-    def metrics(self, info) -> torchmetrics.MetricCollection:
-        k = info["num_classes"]
-        return torchmetrics.MetricCollection(
-            {
-                "acc": torchmetrics.classification.MulticlassAccuracy(k, average="micro"),
-                "f1": torchmetrics.classification.MulticlassF1Score(k, average="macro"),
-                "confusion": torchmetrics.classification.MulticlassConfusionMatrix(k),
-            }
-        )
-
-
-class ClassifierHead(nn.Module):
-    """Logits [B, C] from each sequence's final recurrent output."""
-
-    def __init__(self, size: int, num_classes: int, bidirectional: bool, dropout: float = 0.0):
-        super().__init__()
-        self.bidirectional = bidirectional
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(size, num_classes)
-
-    def forward(self, out, lengths):
-        return self.fc(self.drop(final_features(out, lengths, self.bidirectional)))  # [B, C]
 
 
 def speechcommands_items(data_dir: str) -> list[tuple[Path, int, str]]:

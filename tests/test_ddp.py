@@ -20,6 +20,25 @@ TINY = {
     "probes": (["--seq-len", "20", "--n-train", "512", "--n-eval", "128"], 1e-4),
     "forecast": (["--input-len", "24", "--horizon", "6", "--hidden-size", "16"], 0.05),
     "lm": (["--hidden-size", "32", "--bptt", "16", "--train-tokens", "20000", "--dropout", "0"], 1e-3),
+    "video": (
+        [
+            "--frames",
+            "4",
+            "--size",
+            "16",
+            "--n-train",
+            "8",
+            "--n-eval",
+            "4",
+            "--width",
+            "4",
+            "--feature-size",
+            "16",
+            "--hidden-size",
+            "16",
+        ],
+        0.05,
+    ),
 }
 
 

@@ -1,0 +1,55 @@
+"""Sequence classification shared by task families: a head on the final state, cross-entropy, acc / macro-F1 / confusion.
+
+A task that labels whole sequences subclasses ClassifierTask and sets info["num_classes"] in `load`.
+
+run: python -m bench run --task speech --dataset dtmf --model gru --max-epochs 2
+"""
+
+import torch
+import torchmetrics
+from torch import nn
+from torch.nn import functional as F
+
+from models.recurrent import final_features
+from tasks import Task
+
+
+class ClassifierHead(nn.Module):
+    """Logits [B, C] from each sequence's final recurrent output."""
+
+    def __init__(self, size: int, num_classes: int, bidirectional: bool, dropout: float = 0.0):
+        super().__init__()
+        self.bidirectional = bidirectional
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(size, num_classes)
+
+    def forward(self, out, lengths):
+        return self.fc(self.drop(final_features(out, lengths, self.bidirectional)))  # [B, C]
+
+
+def classification_metrics(num_classes: int) -> torchmetrics.MetricCollection:
+    """Clip-level accuracy (micro), macro-F1, and the confusion matrix (rows: true class)."""
+    k = num_classes
+    return torchmetrics.MetricCollection(
+        {
+            "acc": torchmetrics.classification.MulticlassAccuracy(k, average="micro"),
+            "f1": torchmetrics.classification.MulticlassF1Score(k, average="macro"),
+            "confusion": torchmetrics.classification.MulticlassConfusionMatrix(k),
+        }
+    )
+
+
+class ClassifierTask(Task):
+    """One label per sequence: accuracy is the primary metric, higher is better."""
+
+    primary_metric = "acc"
+    higher_is_better = True
+
+    def build_head(self, cfg, info, encoder) -> nn.Module:
+        return ClassifierHead(encoder.output_size, info["num_classes"], encoder.bidirectional, cfg.dropout)
+
+    def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(pred, y)
+
+    def metrics(self, info) -> torchmetrics.MetricCollection:
+        return classification_metrics(info["num_classes"])

@@ -1,0 +1,232 @@
+"""Action clips, LRCN-style: a per-frame CNN shared over time, the recurrent model over frame features, a classifier
+on the final state, trained jointly. Datasets: moving-shapes (procedural, offline), videofolder:PATH, ucf101,
+hmdb51, kth. `--shuffle-frames` permutes every clip's frames (train and test): the control that shows whether
+the model uses time (see the record's group_acc).
+
+run: python -m bench run --task video --model lstm
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torchmetrics
+from torch import nn
+
+from bench import datasets
+from bench.errors import BenchError
+from tasks import register, video_cnn, video_shapes, video_sources
+from tasks.classify import ClassifierTask, classification_metrics
+from tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
+
+VIDEOFOLDER = "videofolder:"
+EVAL_SEEDS = {"train": 1, "val": 2, "test": 3}  # moving-shapes: fixed, so every run seed sees the same clips
+
+
+@register
+class VideoTask(ClassifierTask):
+    name = "video"
+    description = "action clips (LRCN: per-frame CNN + recurrent model), moving-shapes or real video"
+    datasets = {
+        "moving-shapes": "offline: procedural clips, 13 classes, 10 of them told apart only by frame order",
+        "videofolder:PATH": "PATH/<class>/<video> (any container PyAV reads) or PATH/{train,val,test}/<class>/",
+        "ucf101": "UCF101 with its official split files, from --data-dir ROOT or BENCH_DATA/ucf101",
+        "hmdb51": "HMDB51 with its official split files, from --data-dir ROOT or BENCH_DATA/hmdb51",
+        "kth": "KTH actions (6 classes), person-based split of Schuldt et al. 2004; downloaded when missing",
+    }
+    default_dataset = "moving-shapes"
+    offline_dataset = "moving-shapes"
+
+    @dataclass
+    class Options:
+        frames: int = 16  # T frames per clip, sampled uniformly (short clips loop)
+        size: int = 32  # frames are resized and centre-cropped to size x size
+        shuffle_frames: bool = False  # control: permute each clip's frames, at train and test time
+        n_train: int = 150  # moving-shapes: training clips per class
+        n_eval: int = 30  # moving-shapes: validation and test clips per class, each
+        backbone: str = "small"  # small | resnet18 (torchvision)
+        backbone_weights: str = ""  # resnet18: a local state-dict file; empty = random init
+        width: int = 16  # small CNN: channels of the first block
+        feature_size: int = 128  # frame features fed to the recurrent model
+        data_dir: str = ""  # ucf101 / hmdb51 / kth root; default: BENCH_DATA/<dataset>
+        split: int = 1  # ucf101 / hmdb51 official split 1-3
+        val_fraction: float = 0.15  # share of each class's training videos held out for validation
+        test_fraction: float = 0.15  # videofolder without split folders: share held out for test
+        bad_videos: str = "skip"  # skip (counted warning, named in the record) | fail
+
+    def check_dataset(self, dataset: str) -> None:
+        if dataset.startswith(VIDEOFOLDER):
+            if not dataset.removeprefix(VIDEOFOLDER):
+                raise BenchError("dataset 'videofolder:' needs a path, for example videofolder:~/clips")
+            return
+        super().check_dataset(dataset)
+
+    def check_options(self, cfg) -> None:
+        o = cfg.options
+        for key in ("frames", "size", "n_train", "n_eval", "width", "feature_size"):
+            if not o[key] > 0:
+                raise BenchError(f"'{key}' must be positive, got {o[key]}")
+        if cfg.dataset == "moving-shapes" and o["frames"] < video_shapes.MIN_FRAMES:
+            raise BenchError(
+                f"moving-shapes needs 'frames' of at least {video_shapes.MIN_FRAMES}, got {o['frames']}"
+            )
+        for key, valid in (("backbone", video_cnn.BACKBONES), ("bad_videos", BAD_VIDEOS)):
+            if o[key] not in valid:
+                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
+        if o["split"] not in (1, 2, 3):
+            raise BenchError(f"'split' must be 1, 2 or 3 (the official splits), got {o['split']}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0 < o[key] < 0.5:
+                raise BenchError(f"'{key}' must be in (0, 0.5), got {o[key]}")
+        if o["backbone_weights"] and o["backbone"] != "resnet18":
+            raise BenchError("'backbone_weights' needs --backbone resnet18")
+
+    # -- data -------------------------------------------------------------------------------------------
+    def prepare(self, cfg) -> None:
+        self._clips(cfg)
+
+    def _clips(self, cfg) -> dict:
+        """Every clip of the dataset as uint8 [N, T, 3, S, S] with labels and splits, cached by its parameters."""
+        o = cfg.options
+        params = {"frames": o["frames"], "size": o["size"]}
+        if cfg.dataset == "moving-shapes":
+            params.update(version=1, n_train=o["n_train"], n_eval=o["n_eval"])
+            return datasets.cached_tensors("moving-shapes", params, lambda: shapes_clips(o))
+        listing = self._listing(cfg)
+        params["files"] = [(str(p), p.stat().st_size) for p in listing.paths]
+        params["splits"] = listing.splits
+
+        def build() -> dict:
+            x, kept, skipped = decode_all(listing.paths, o["frames"], o["size"])
+            return {
+                "x": torch.from_numpy(x),
+                "y": torch.tensor([listing.labels[i] for i in kept], dtype=torch.long),
+                "split": [listing.splits[i] for i in kept],
+                "classes": listing.classes,
+                "skipped": skipped,
+                "total": len(listing.paths),
+            }
+
+        name = cfg.dataset.split(":")[0]
+        data = datasets.cached_tensors(name, params, build)
+        report_skipped(data["skipped"], data["total"], o["bad_videos"])
+        return data
+
+    def _listing(self, cfg) -> video_sources.Listing:
+        o = cfg.options
+        if cfg.dataset.startswith(VIDEOFOLDER):
+            return video_sources.videofolder(
+                cfg.dataset.removeprefix(VIDEOFOLDER), o["val_fraction"], o["test_fraction"]
+            )
+        if cfg.dataset == "ucf101":
+            return video_sources.ucf101(o["data_dir"], o["split"])
+        if cfg.dataset == "hmdb51":
+            return video_sources.hmdb51(o["data_dir"], o["split"], o["val_fraction"])
+        return video_sources.kth(o["data_dir"])
+
+    def load(self, cfg):
+        data = self._clips(cfg)
+        classes = data["classes"]
+        split = data["split"]
+        splits = {}
+        for stage in ("train", "val", "test"):
+            rows = torch.tensor([i for i, s in enumerate(split) if s == stage], dtype=torch.long)
+            if len(rows) == 0:
+                raise BenchError(
+                    f"dataset '{cfg.dataset}' has no {stage} clips; add videos or use split folders"
+                )
+            splits[stage] = {"x": data["x"][rows], "y": data["y"][rows]}  # x uint8 [N, T, 3, S, S]
+        for label, name in enumerate(classes):
+            if not (data["y"] == label).any():
+                raise BenchError(f"class '{name}' of dataset '{cfg.dataset}' has no readable videos")
+        if cfg.options["shuffle_frames"]:
+            g = torch.Generator().manual_seed(cfg.seed + 12345)
+            for part in splits.values():
+                part["x"] = shuffle_frames(part["x"], g)
+        info = {
+            "num_classes": len(classes),
+            "classes": classes,
+            "sizes": {s: len(p["y"]) for s, p in splits.items()},
+            "skipped": data.get("skipped", []),
+        }
+        if cfg.dataset == "moving-shapes":
+            info["twins"] = [video_shapes.TWIN.get(c, -1) for c in range(len(classes))]
+        return splits, info
+
+    # -- model ------------------------------------------------------------------------------------------
+    def build_input(self, cfg, info) -> nn.Module:
+        o = cfg.options
+        return video_cnn.build(o["backbone"], o["feature_size"], o["width"], o["backbone_weights"])
+
+    def input_size(self, cfg, info) -> int:
+        return cfg.options["feature_size"]
+
+    def metrics(self, info) -> torchmetrics.MetricCollection:
+        metrics = classification_metrics(info["num_classes"])
+        if "twins" in info:
+            metrics.add_metrics({"order_acc": OrderAccuracy(info["twins"])})
+        return metrics
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        """Per-class accuracy and, on moving-shapes, accuracy per class group: the shuffle control's evidence."""
+        info = datamodule.info
+        confusion = torch.tensor(module.results["test"]["confusion"], dtype=torch.float)  # [C, C], rows: true
+        per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+        out = {
+            "shuffle_frames": cfg.options["shuffle_frames"],
+            "class_acc": dict(zip(info["classes"], per_class, strict=True)),
+        }
+        if info["skipped"]:
+            out["skipped_videos"] = info["skipped"]
+        if "twins" in info:
+            groups = {"temporal": video_shapes.TEMPORAL, "rest": video_shapes.REST}
+            out["class_groups"] = {g: [info["classes"][c] for c in rows] for g, rows in groups.items()}
+            out["group_acc"] = {
+                g: (confusion.diag()[rows].sum() / confusion[rows].sum()).item() for g, rows in groups.items()
+            }
+            out["chance"] = {
+                "uniform": 1 / info["num_classes"],
+                "temporal_without_order": 0.5,  # the best a model blind to order can do: guess within the pair
+                "order_acc": 0.5,
+            }
+        return out
+
+
+def shapes_clips(o: dict) -> dict:
+    """moving-shapes train / val / test from different seeds, in the cached layout of decoded datasets."""
+    parts = {
+        s: video_shapes.generate(o["n_train"] if s == "train" else o["n_eval"], o["frames"], o["size"], seed)
+        for s, seed in EVAL_SEEDS.items()
+    }
+    return {
+        "x": torch.cat([x for x, _ in parts.values()]),  # [N, T, 3, S, S]
+        "y": torch.cat([y for _, y in parts.values()]),
+        "split": [s for s, (_, y) in parts.items() for _ in range(len(y))],
+        "classes": video_shapes.CLASSES,
+    }
+
+
+def shuffle_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Each clip's frames in its own random order: x [N, T, ...] -> [N, T, ...]."""
+    order = torch.rand(x.shape[:2], generator=g).argsort(1)  # [N, T]
+    return x[torch.arange(len(x))[:, None], order]
+
+
+class OrderAccuracy(torchmetrics.Metric):
+    """On classes with a time-reversed twin: how often the logit of the true class beats its twin's. Chance 0.5;
+    a model blind to frame order cannot beat it, whatever else it gets right."""
+
+    def __init__(self, twins: list[int]):
+        super().__init__()
+        self.register_buffer("twins", torch.tensor(twins), persistent=False)
+        self.add_state("correct", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, y: torch.Tensor) -> None:
+        twin = self.twins[y]  # [B]
+        has = twin >= 0
+        rows = torch.arange(len(y), device=y.device)[has]
+        self.correct += (pred[rows, y[has]] > pred[rows, twin[has]]).sum()
+        self.total += has.sum()
+
+    def compute(self) -> torch.Tensor:
+        return self.correct / self.total.clamp(min=1)
