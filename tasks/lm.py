@@ -266,9 +266,9 @@ class LanguageModelTask(Task):
             return None, "synthetic-play-v1"
         if cfg.dataset == "wikitext-2":
             files = {s: wikitext_dir(cfg.options["data_dir"]) / f for s, f in WIKITEXT_FILES.items()}
-            return files, "|".join(datasets.sha256_file(p) for p in files.values())
+            return files, "|".join(datasets.file_digest(p) for p in files.values())
         path = Path(cfg.dataset[5:]).expanduser() if cfg.dataset.startswith("text:") else shakespeare_file()
-        return path, datasets.sha256_file(path) if path.is_file() else str(path)
+        return path, datasets.file_digest(path) if path.is_file() else str(path)
 
     def _tokens(self, cfg) -> dict:
         """Token ids per split and the vocabulary, computed once and cached by source, level and min_count."""

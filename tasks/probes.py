@@ -104,7 +104,7 @@ class ProbesTask(Task):
         return splits, info
 
     def build_head(self, cfg, info, encoder) -> nn.Module:
-        return AddingHead(encoder) if cfg.dataset == "adding" else nn.Linear(encoder.output_size, 10)
+        return AddingHead(encoder) if cfg.dataset == "adding" else StepHead(encoder.output_size, 10)
 
     def loss(self, pred, y):
         if pred.dim() == 1:
@@ -135,6 +135,17 @@ class AddingHead(nn.Module):
 
     def forward(self, out, lengths):
         return self.fc(final_features(out, lengths, self.bidirectional)).squeeze(-1)  # [B]
+
+
+class StepHead(nn.Module):
+    """Logits at every step: [B, T, H] -> [B, T, C]."""
+
+    def __init__(self, size: int, classes: int):
+        super().__init__()
+        self.fc = nn.Linear(size, classes)
+
+    def forward(self, out, lengths):
+        return self.fc(out)
 
 
 class RecallAccuracy(torchmetrics.Metric):

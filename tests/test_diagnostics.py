@@ -77,6 +77,31 @@ def test_norms_clip_decision_and_nonfinite_steps():
     assert value.clipped == 1
 
 
+def test_copy_task_trains_and_records_recall_accuracy(tmp_path, capsys):
+    args = [
+        "run",
+        "--task",
+        "probes",
+        "--dataset",
+        "copy",
+        "--seq-len",
+        "10",
+        "--n-train",
+        "256",
+        "--n-eval",
+        "64",
+        "--max-epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
+    assert rec["status"] == "ok" and 0 <= rec["metrics"]["test/acc"] <= 1
+    assert rec["baseline"]["test/loss"] == pytest.approx(10 * math.log(8) / 30)
+    assert len(rec["grad_profile"]) == 30
+
+
 @pytest.mark.parametrize(("clip", "rate"), [("norm:1e-6", 1.0), ("norm:1e6", 0.0), ("none", 0.0)])
 def test_clip_rate_in_a_real_run(tmp_path, capsys, clip, rate):
     args = [

@@ -316,7 +316,7 @@ def test_text_file_word_level_and_split_by_position(tmp_path):
 
 def test_real_tiny_shakespeare_loads(shared_data):
     path = shared_data / "tiny-shakespeare" / "input.txt"
-    assert lm.datasets.sha256_file(path) == lm.SHAKESPEARE_SHA256
+    assert lm.datasets.file_digest(path) == lm.SHAKESPEARE_SHA256
     splits, info = LM.load(resolve({"task": "lm"}))
     assert info["sizes"] == {"train": 1_003_854, "val": 55_769, "test": 55_771}  # 1,115,394 by 90 / 5 / 5
     assert info["vocab_size"] == 66 and info["level"] == "char"  # 65 characters and <unk>
@@ -333,7 +333,7 @@ def test_tiny_shakespeare_download_is_verified(tmp_path, monkeypatch, offline_ca
     monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", "0" * 64)
     with pytest.raises(BenchError, match="checksum mismatch"):
         lm.shakespeare_file()
-    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", lm.datasets.sha256_file(src))
+    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", lm.datasets.file_digest(src))
     assert lm.shakespeare_file() == offline_cache / "tiny-shakespeare" / "input.txt"
     _, info = LM.load(resolve({"task": "lm", "batch_size": 4, "bptt": 8}))
     assert info["sizes"]["train"] == int(0.9 * len(src.read_text()))
