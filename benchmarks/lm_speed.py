@@ -53,7 +53,7 @@ def data_module(cfg, steps: int) -> TensorDataModule:
 def bench_seconds(cfg, dm, module) -> float:
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(cfg, module.task, Path(tmp), Throughput())
+        trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput()])
         trainer.callbacks.append(clock)
         trainer.fit(module, datamodule=dm)
     return clock.seconds
