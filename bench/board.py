@@ -6,35 +6,15 @@ run: python -m bench board ci
 from pathlib import Path
 
 from bench.suites import Suite
-from bench.table import Group
+from bench.table import Group, long_rows
 from bench.tracking import wandb_mode
 
 COLUMNS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed", "label"]
 
 
 def table_rows(groups: list[Group], primary_only: bool) -> list[list]:
-    rows = []
-    for g in groups:
-        model, clip = g.col.split(" ", 1)
-        for metric in [g.primary] if primary_only else sorted(g.values):
-            mean, std, n = g.stat(metric)
-            if n:
-                rows.append(
-                    [
-                        g.row,
-                        model,
-                        clip,
-                        metric,
-                        mean,
-                        std,
-                        n,
-                        g.best and metric == g.primary,
-                        g.status.get("diverged", 0),
-                        g.status.get("failed", 0),
-                        f"{g.row} | {g.col}",
-                    ]
-                )
-    return rows
+    """The table's long rows that have values, each with a label for the bar chart."""
+    return [[*r, f"{r[0]} | {r[1]} {r[2]}"] for r in long_rows(groups, primary_only) if r[6]]
 
 
 def board(suite: Suite, groups: list[Group], out: str) -> str:

@@ -32,17 +32,13 @@ from bench.suites import Cell, Suite
 DONE = ("ok", "diverged")
 
 
-def cell_status(cell: Cell) -> str | None:
-    record = read_record(record_paths(cell.cfg)[0], warn=False)
-    return record["status"] if record else None
-
-
 def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
     """Cells without a finished record; failed ones only when asked. A duplicate config runs once."""
     todo, seen = [], set()
     for cell in suite.cells:
         path = record_paths(cell.cfg)[0]
-        status = cell_status(cell)
+        record = read_record(path, warn=False)
+        status = record["status"] if record else None
         if path in seen or status in DONE or (status == "failed" and not retry_failed):
             continue
         seen.add(path)

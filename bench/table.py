@@ -157,29 +157,37 @@ def to_markdown(suite: Suite, groups: list[Group]) -> str:
 CSV_FIELDS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed"]
 
 
-def to_csv(suite: Suite, groups: list[Group]) -> str:
-    """Long form, one line per (cell, metric): the format of the committed reference tables."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS)
+def long_rows(groups: list[Group], primary_only: bool = False) -> list[list]:
+    """One row per (cell, metric) in CSV_FIELDS order: the CSV reference and the W&B leaderboard both use it."""
+    rows = []
     for g in groups:
         model, clip = g.col.split(" ", 1)
-        for metric in sorted(g.values):
+        for metric in [g.primary] if primary_only else sorted(g.values):
             mean, std, n = g.stat(metric)
-            w.writerow(
+            rows.append(
                 [
                     g.row,
                     model,
                     clip,
                     metric,
-                    f"{mean:.6g}",
-                    f"{std:.6g}",
+                    mean,
+                    std,
                     n,
-                    int(g.best and metric == g.primary),
+                    g.best and metric == g.primary,
                     g.status.get("diverged", 0),
                     g.status.get("failed", 0),
                 ]
             )
+    return rows
+
+
+def to_csv(suite: Suite, groups: list[Group]) -> str:
+    """Long form, one line per (cell, metric): the format of the committed reference tables."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for row, model, clip, metric, mean, std, n, best, diverged, failed in long_rows(groups):
+        w.writerow([row, model, clip, metric, f"{mean:.6g}", f"{std:.6g}", n, int(best), diverged, failed])
     return buf.getvalue()
 
 
