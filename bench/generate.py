@@ -61,7 +61,8 @@ def load_run(run: str):
         raise BenchError(f"'{path}' is a '{cfg.task}' run; generate needs a language-model run (task lm)")
     module = SeqModule(cfg, task, saved["info"])
     module.load_state_dict(ckpt["state_dict"])
-    module.encoder.rnn.flatten_parameters()  # fused weights lose their single chunk when loaded
+    if hasattr(module.encoder, "rnn"):
+        module.encoder.rnn.flatten_parameters()  # fused weights lose their single chunk when loaded
     return module.eval(), task, saved["info"]
 
 

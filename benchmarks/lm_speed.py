@@ -4,7 +4,7 @@ Both sides run the same batches (this task's contiguous streams), the same model
 same initial weights), Adam and the same gradient clipping. bench runs through the runner's own Trainer
 (callbacks, progress bar, metrics, carried state); its clock runs from the start of the training epoch to
 the end of its last batch, so validation and set-up are left out on both sides. The two alternate, to share
-out the noise of a busy machine, and the median of each is reported.
+out the noise of a busy machine; the best run of each side and the median ratio within a round are reported.
 
 run: BENCH_DATA=../shared/data python benchmarks/lm_speed.py --steps 40 --repeats 3
 """
@@ -109,8 +109,14 @@ def main() -> None:
             if r:
                 rates[side].append(tokens / seconds)
                 print(f"  round {r} {side:5s} {tokens / seconds:9.0f} tokens/s")
-    plain, bench = (statistics.median(rates[s]) for s in ("plain", "bench"))
-    print(f"plain {plain:.0f} tokens/s, bench {bench:.0f} tokens/s, ratio bench/plain {bench / plain:.3f}")
+    # On a shared machine the fastest run of each side is the least disturbed one (as timeit advises); the
+    # ratio within each round compares the two sides under the same load.
+    plain, bench = max(rates["plain"]), max(rates["bench"])
+    paired = statistics.median(b / p for p, b in zip(rates["plain"], rates["bench"], strict=True))
+    print(
+        f"best of {args.repeats}: plain {plain:.0f} tokens/s, bench {bench:.0f} tokens/s, "
+        f"ratio bench/plain {bench / plain:.3f}; median ratio within a round {paired:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,6 @@ run: BENCH_DATA=../shared/data python -m bench run --task lm --model lstm
 
 import hashlib
 import math
-import os
-import random
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,97 +17,21 @@ from torch.utils.data import DataLoader, Dataset
 from bench import datasets
 from bench.errors import BenchError
 from tasks import Task, register
+from tasks.lm_text import (
+    EOS,
+    UNK,
+    WIKITEXT_FILES,
+    encode,
+    read_text,
+    shakespeare_file,
+    split_by_position,
+    synthetic_play,
+    tokenize,
+    vocabulary,
+    wikitext_dir,
+)
 
-SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
-SHAKESPEARE_REL = "tiny-shakespeare/input.txt"
-WIKITEXT_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
-UNK, EOS = "<unk>", "<eos>"
 SAMPLE_LENGTH = 200  # tokens of the sample stored in every record
-
-
-def read_text(path: Path) -> str:
-    """A UTF-8 text file; one-line errors for a missing, empty or non-UTF-8 file (naming the byte offset)."""
-    if not path.is_file():
-        raise BenchError(f"text file '{path}' not found")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise BenchError(f"text file '{path}' is empty")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise BenchError(
-            f"text file '{path}' is not UTF-8: invalid byte 0x{raw[e.start]:02x} at byte offset {e.start}"
-        ) from None
-
-
-def tokenize(text: str, level: str) -> list[str]:
-    """Characters, or whitespace-separated words with <eos> closing every line (as WikiText is modeled)."""
-    if level == "char":
-        return list(text)
-    return [w for line in text.splitlines() for w in (*line.split(), EOS)]
-
-
-def vocabulary(train: list[str], level: str, min_count: int = 1) -> list[str]:
-    """Index -> token from the training split only; index 0 is <unk>, where unseen tokens go."""
-    if level == "char":
-        return [UNK, *sorted(set(train))]
-    counts = Counter(train)
-    words = sorted(
-        (w for w, c in counts.items() if c >= min_count and w != UNK), key=lambda w: (-counts[w], w)
-    )
-    return [UNK, *words]
-
-
-def encode(tokens: list[str], vocab: list[str]) -> torch.Tensor:
-    stoi = {t: i for i, t in enumerate(vocab)}
-    return torch.tensor([stoi.get(t, 0) for t in tokens], dtype=torch.long)  # [N]
-
-
-def split_by_position(tokens: list, fractions=(0.9, 0.05, 0.05)) -> dict[str, list]:
-    a = int(len(tokens) * fractions[0])
-    b = a + int(len(tokens) * fractions[1])
-    return {"train": tokens[:a], "val": tokens[a:b], "test": tokens[b:]}
-
-
-def synthetic_play(n_chars: int = 260_000, seed: int = 0) -> str:
-    """Offline corpus: a play from a small seeded grammar; speaker turns, entrances and exits, numbered scenes,
-    subject-verb agreement. Few short words make it easy by design, so a smoke run learns within a few steps.
-    """
-    rng = random.Random(seed)
-    names = ["ROMEO", "JULIET", "KING", "QUEEN", "NURSE", "FRIAR", "DUKE", "CLOWN", "PUCK", "YORICK", "VIOLA"]
-    # a lexicon spelled with nine letters (a e h l m n o s t): a low-entropy text
-    nouns = ["moon", "son", "hat", "hen", "seal", "lemon", "melon", "nest", "stone", "note", "home", "shell"]
-    adjs = ["tall", "neat", "lean", "stale", "lone", "mellow", "sane", "salt"]
-    verbs = ["eat", "hate", "meet", "sell", "tame", "name", "moan", "toss", "smell", "loathe"]
-
-    def phrase() -> tuple[str, bool]:
-        plural = rng.random() < 0.3
-        det = rng.choice(["the", "the", "some", "no"] + ([] if plural else ["a", "that"]))
-        adj = rng.choice(adjs) + " " if rng.random() < 0.4 else ""
-        return f"{det} {adj}{rng.choice(nouns)}{'s' if plural else ''}", plural
-
-    def sentence() -> str:
-        subject, plural = phrase()
-        verb = rng.choice(verbs)
-        verb = verb if plural else verb + ("es" if verb.endswith("s") else "s")
-        return f"{subject} {verb} {phrase()[0]}"
-
-    parts, size, scene = [], 0, 0
-    while size < n_chars:
-        roll = rng.random()
-        if roll < 0.04:
-            scene += 1
-            parts.append(f"SCENE {scene}.\n\n")
-        elif roll < 0.12:
-            parts.append(f"[{rng.choice(['Enter', 'Exit'])} {rng.choice(names)}.]\n\n")
-        lines = []
-        for _ in range(rng.randint(1, 3)):
-            line = ", and ".join(sentence() for _ in range(rng.randint(1, 2)))
-            lines.append(line[0].upper() + line[1:] + rng.choice([".", ".", "!", "?", ";"]))
-        parts.append(f"{rng.choice(names)}:\n" + "\n".join(lines) + "\n\n")
-        size += len(parts[-1])
-    return "".join(parts)
 
 
 class StreamBatches(Dataset):
@@ -213,7 +134,7 @@ class LanguageModelTask(Task):
         "tiny-shakespeare": "Tiny Shakespeare, 1.1M characters (downloaded with sha256 or BENCH_DATA/tiny-shakespeare)",
         "wikitext-2": "WikiText-2 (raw), word level: datasets hub, --data-dir or BENCH_DATA/wikitext-2",
         "text:PATH": "any UTF-8 text file, character level (--level word for words), split 90/5/5",
-        "synthetic": "offline: a play from a small seeded grammar, 260k characters, no download",
+        "synthetic": "offline: a play from a small seeded grammar, 264k characters, no download",
     }
     default_dataset = "tiny-shakespeare"
     offline_dataset = "synthetic"
@@ -376,47 +297,3 @@ class LanguageModelTask(Task):
             "level": info["level"],
             "tied_weights": tied,
         }
-
-
-def shakespeare_file() -> Path:
-    """Tiny Shakespeare from BENCH_DATA or the cache; downloaded and verified (sha256) when missing."""
-    found = datasets.find(SHAKESPEARE_REL)
-    if found is not None:
-        return found
-    downloaded = datasets.download("tiny-shakespeare", SHAKESPEARE_REL, SHAKESPEARE_URL, SHAKESPEARE_SHA256)
-    dest = datasets.cache_root() / SHAKESPEARE_REL
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    downloaded.replace(dest)
-    return dest
-
-
-def wikitext_dir(data_dir: str) -> Path:
-    """A folder with train.txt, valid.txt, test.txt: --data-dir, BENCH_DATA/wikitext-2, or the datasets hub."""
-    rel = "wikitext-2"
-    if data_dir:
-        root = Path(data_dir).expanduser()
-        absent = [f for f in WIKITEXT_FILES.values() if not (root / f).is_file()]
-        if absent:
-            raise BenchError(f"wikitext-2 folder '{root}' lacks {', '.join(absent)} (--data-dir)")
-        return root
-    found = datasets.find(f"{rel}/train.txt")
-    if found is not None:
-        return found.parent
-    if os.environ.get("BENCH_OFFLINE") == "1":
-        raise datasets.missing("wikitext-2", f"{rel}/train.txt", " and BENCH_OFFLINE=1 forbids downloading")
-    try:
-        from datasets import load_dataset  # the Hugging Face package, not bench.datasets
-
-        hub = load_dataset("wikitext", "wikitext-2-raw-v1")
-    except Exception as e:  # the hub raises many types (connection, missing config, ...)
-        raise datasets.missing(
-            "wikitext-2", f"{rel}/train.txt", f", and the datasets hub failed ({e})"
-        ) from None
-    root = datasets.cache_root() / rel
-    tmp = root.with_name(f"{rel}.{os.getpid()}.part")  # written whole, then renamed: never a partial folder
-    tmp.mkdir(parents=True, exist_ok=True)
-    for split, name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
-        lines = [row.rstrip("\n") for row in hub[split]["text"]]  # one row per line of the original files
-        (tmp / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.rename(root)
-    return root

@@ -17,7 +17,7 @@ from bench.config import resolve
 from bench.errors import BenchError
 from bench.module import SeqModule
 from bench.runner import run
-from tasks import lm
+from tasks import lm, lm_text
 from tests.conftest import ROOT
 
 LM = tasks.get("lm")
@@ -25,8 +25,8 @@ ALPHABET = "abcdefghijklmnopqrstuvw"  # 23 characters
 
 
 def char_ids(text: str) -> tuple[torch.Tensor, list[str]]:
-    vocab = lm.vocabulary(list(text), "char")
-    return lm.encode(list(text), vocab), vocab
+    vocab = lm_text.vocabulary(list(text), "char")
+    return lm_text.encode(list(text), vocab), vocab
 
 
 def as_text(ids: torch.Tensor, vocab: list[str]) -> list[str]:
@@ -48,7 +48,7 @@ def test_stream_batches_on_a_known_string():
     assert all(b["x"].shape == b["y"].shape and b["x"].dtype == torch.long for b in batches)
 
 
-def test_dataloader_keeps_stream_order_and_drops_only_the_tail():
+def test_dataloader_serves_every_stream_in_order():
     ids, _ = char_ids(ALPHABET * 5)  # 115 tokens
     cfg = resolve({"task": "lm", "dataset": "synthetic", "batch_size": 3, "bptt": 5})
     for train in (True, False):  # training batches are never shuffled: the carried state needs order
@@ -203,7 +203,7 @@ def test_weights_tie_only_when_sizes_match():
 @pytest.fixture
 def finished_run(tmp_path):
     text = tmp_path / "play.txt"
-    text.write_text(lm.synthetic_play(20_000, seed=3))
+    text.write_text(lm_text.synthetic_play(20_000, seed=3))
     cfg = resolve(
         {
             "task": "lm",
@@ -228,6 +228,8 @@ def test_generation_is_seeded_and_has_the_requested_length(finished_run, capsys)
     b = gen.generate(record["checkpoint"], "ROMEO:", length=50, temperature=0.8, seed=7)
     assert a == b and len(a) == 50
     assert gen.generate(str(path), "ROMEO:", length=50, seed=8) != a
+    greedy = [gen.generate(str(path), "ROMEO:", length=20, temperature=0, seed=s) for s in (1, 2)]
+    assert greedy[0] == greedy[1] and len(greedy[0]) == 20  # temperature 0 takes the argmax: no randomness
     assert main(["generate", str(path), "--prompt", "ROMEO:", "--length", "50", "--seed", "7"]) == 0
     assert capsys.readouterr().out == "ROMEO:" + a + "\n"
 
@@ -316,7 +318,7 @@ def test_text_file_word_level_and_split_by_position(tmp_path):
 
 def test_real_tiny_shakespeare_loads(shared_data):
     path = shared_data / "tiny-shakespeare" / "input.txt"
-    assert lm.datasets.file_digest(path) == lm.SHAKESPEARE_SHA256
+    assert lm_text.datasets.file_digest(path) == lm_text.SHAKESPEARE_SHA256
     splits, info = LM.load(resolve({"task": "lm"}))
     assert info["sizes"] == {"train": 1_003_854, "val": 55_769, "test": 55_771}  # 1,115,394 by 90 / 5 / 5
     assert info["vocab_size"] == 66 and info["level"] == "char"  # 65 characters and <unk>
@@ -329,12 +331,12 @@ def test_tiny_shakespeare_download_is_verified(tmp_path, monkeypatch, offline_ca
     src.parent.mkdir()
     src.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(lm, "SHAKESPEARE_URL", src.as_uri())
-    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", "0" * 64)
+    monkeypatch.setattr(lm_text, "SHAKESPEARE_URL", src.as_uri())
+    monkeypatch.setattr(lm_text, "SHAKESPEARE_SHA256", "0" * 64)
     with pytest.raises(BenchError, match="checksum mismatch"):
-        lm.shakespeare_file()
-    monkeypatch.setattr(lm, "SHAKESPEARE_SHA256", lm.datasets.file_digest(src))
-    assert lm.shakespeare_file() == offline_cache / "tiny-shakespeare" / "input.txt"
+        lm_text.shakespeare_file()
+    monkeypatch.setattr(lm_text, "SHAKESPEARE_SHA256", lm_text.datasets.file_digest(src))
+    assert lm_text.shakespeare_file() == offline_cache / "tiny-shakespeare" / "input.txt"
     _, info = LM.load(resolve({"task": "lm", "batch_size": 4, "bptt": 8}))
     assert info["sizes"]["train"] == int(0.9 * len(src.read_text()))
 
