@@ -2,7 +2,8 @@
 
 Both sides run the same batches (this task's contiguous streams), the same model (SeqModule's modules, the
 same initial weights), Adam and the same gradient clipping. bench runs through the runner's own Trainer
-(callbacks, progress bar, metrics, carried state); its clock runs from the start of the training epoch to
+with the callbacks `bench run` attaches (throughput, the per-step gradient diagnostics, early stopping,
+checkpointing), its metrics and carried state; its clock runs from the start of the training epoch to
 the end of its last batch, so validation and set-up are left out on both sides. The two alternate, to share
 out the noise of a busy machine; the best run of each side and the median ratio within a round are reported.
 
@@ -24,6 +25,7 @@ from pytorch_lightning.callbacks import Callback
 import tasks
 from bench.batching import TensorDataModule
 from bench.config import parse_clip, resolve
+from bench.diagnostics import GradientDiagnostics
 from bench.module import SeqModule, detach_state
 from bench.runner import Throughput, make_trainer
 
@@ -53,7 +55,7 @@ def data_module(cfg, steps: int) -> TensorDataModule:
 def bench_seconds(cfg, dm, module) -> float:
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput()])
+        trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput(), GradientDiagnostics(cfg.clip)])
         trainer.callbacks.append(clock)
         trainer.fit(module, datamodule=dm)
     return clock.seconds
