@@ -4,12 +4,14 @@ run: python -c "from bench.config import resolve; from bench.runner import run; 
 """
 
 import dataclasses
+import logging
 import math
 import os
 import re
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -23,6 +25,13 @@ from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.errors import BenchError, Diverged
 from bench.module import SeqModule
 from bench.records import environment, write_json
+
+# Lightning advertises its cloud logger on every Trainer, and torch deprecates a class that Lightning 2.6 still
+# uses: neither line is something a user of this suite can act on.
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+    lambda r: "litlogger" not in r.getMessage()
+)
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
 class Throughput(Callback):
