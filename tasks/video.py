@@ -106,10 +106,7 @@ class VideoTask(ClassifierTask):
                 "total": len(listing.paths),
             }
 
-        name = cfg.dataset.split(":")[0]
-        data = datasets.cached_tensors(name, params, build)
-        report_skipped(data["skipped"], data["total"], o["bad_videos"])
-        return data
+        return datasets.cached_tensors(cfg.dataset.split(":")[0], params, build)
 
     def _listing(self, cfg) -> video_sources.Listing:
         o = cfg.options
@@ -125,6 +122,8 @@ class VideoTask(ClassifierTask):
 
     def load(self, cfg):
         data = self._clips(cfg)
+        if "skipped" in data:  # named and counted on every run, also when the clips come from the cache
+            report_skipped(data["skipped"], data["total"], cfg.options["bad_videos"])
         classes = data["classes"]
         split = data["split"]
         splits = {}

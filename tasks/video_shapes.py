@@ -1,9 +1,10 @@
 """moving-shapes: procedural action clips, deterministic from a seed, with classes that only time can tell apart.
 
-A coloured shape (triangle, square, ellipse or L; random colour, size, angle and position) acts on a dark noisy
-background while a grey disc drifts and bounces as a distractor. Ten of the thirteen classes come in pairs
-whose second member is exactly the first played backwards (same random draws, frames reversed): moving
-right / left, down / up, growing / shrinking, clockwise / counter-clockwise rotation, a blink early / late.
+A coloured shape (triangle, rectangle, ellipse or L; random colour, size, angle, position and speed) acts on a
+dark noisy background while a grey disc drifts and bounces as a distractor. Ten of the thirteen classes come in
+pairs whose second member is exactly the first played backwards (same random draws, frames reversed): moving
+right / left, down / up, growing / shrinking, clockwise / counter-clockwise rotation (a rigid turn about a
+pivot off the shape), a blink early / late.
 Any single frame, and even the whole set of frames, is equally likely under both members of a pair, so only
 the order of the frames tells them apart. The other three (still, flicker, jitter) differ in what their
 frames show, so a model that ignores order can still tell them apart: the control group.
@@ -37,7 +38,7 @@ TWINS = {0: 1, 2: 3, 4: 5, 6: 7, 8: 9}
 TWIN = {**TWINS, **{b: a for a, b in TWINS.items()}}
 TEMPORAL = sorted(TWIN)  # classes no frame, nor set of frames, can tell apart from their twin
 REST = [c for c in range(len(CLASSES)) if c not in TWIN]
-MIN_FRAMES = 4  # a blink needs frames before and after it in one half of the clip
+MIN_FRAMES = 4  # an early blink starts after the first frame and ends within the first half
 
 
 def _parts(kind: int) -> list[np.ndarray]:

@@ -68,22 +68,21 @@ def videofolder(root: str, val_fraction: float, test_fraction: float) -> Listing
                 for f in _files(c):
                     listing.add(f, classes.index(c.name), split.name)
         if "val" not in names:
-            _carve(listing, "val", val_fraction)
+            _carve(listing, {"val": val_fraction})
     else:
         listing = Listing([p.name for p in top])
         for label, c in enumerate(top):
             for f in _files(c):
                 listing.add(f, label, "train")
-        _carve(listing, "val", val_fraction, test=test_fraction)
+        _carve(listing, {"val": val_fraction, "test": test_fraction})
     if len(listing.classes) < 2:
         raise BenchError(f"videofolder '{path}' has {len(listing.classes)} class folder; need at least 2")
     return listing
 
 
-def _carve(listing: Listing, split: str, fraction: float, test: float = 0.0) -> None:
-    """Move a stratified share of the training videos to validation (and test)."""
+def _carve(listing: Listing, fractions: dict[str, float]) -> None:
+    """Move a stratified share of the training videos to other splits: fractions {"val": 0.15, ...}."""
     rows = [i for i, s in enumerate(listing.splits) if s == "train"]
-    fractions = {"val": fraction, **({"test": test} if test else {})}
     for i, s in zip(rows, stratified_split([listing.labels[i] for i in rows], fractions), strict=True):
         listing.splits[i] = s
 
@@ -149,7 +148,7 @@ def hmdb51(data_dir: str, split: int, val_fraction: float) -> Listing:
                 listing.add(
                     root / "videos" / classes[label] / name, label, "train" if mark == "1" else "test"
                 )
-    _carve(listing, "val", val_fraction)
+    _carve(listing, {"val": val_fraction})
     _require_files(listing, "hmdb51")
     return listing
 
