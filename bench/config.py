@@ -52,6 +52,11 @@ class RunConfig:
     wandb_project: str = "seqbench"
     options: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def world_size(self) -> int:
+        """Training processes: devices x nodes; batch_size is split evenly over them."""
+        return self.devices * self.num_nodes
+
 
 # Keys that change where or how fast a run happens but not its result; left out of the run's hash.
 NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
@@ -163,7 +168,7 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         raise BenchError(f"unknown accelerator '{cfg.accelerator}'; valid: auto, cpu, gpu, cuda, mps")
     if cfg.precision not in PRECISIONS:
         raise BenchError(f"unknown precision '{cfg.precision}'; valid: {', '.join(PRECISIONS)}")
-    world = cfg.devices * cfg.num_nodes
+    world = cfg.world_size
     if cfg.batch_size % world:
         raise BenchError(
             f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "

@@ -151,7 +151,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     record["wall_time_s"] = round(time.perf_counter() - start, 2)
     record["steps_per_s"] = round(throughput.steps / throughput.seconds, 2) if throughput.seconds else None
     record["steps"] = throughput.steps
-    world = trainer.world_size if trainer is not None else cfg.devices * cfg.num_nodes
+    world = trainer.world_size if trainer is not None else cfg.world_size
     record.update(world_size=world, global_batch_size=cfg.batch_size)
     if trainer is not None and not trainer.is_global_zero:
         return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run

@@ -217,7 +217,7 @@ class LanguageModelTask(Task):
         if cfg.options["train_tokens"]:  # a prefix of the training text, for quick suites
             data = {**data, "train": data["train"][: cfg.options["train_tokens"]]}
         sizes = {s: len(data[s]) for s in ("train", "val", "test")}
-        world = cfg.devices * cfg.num_nodes
+        world = cfg.world_size
         for split, n in sizes.items():  # fail before training rather than at the first validation
             check_streams(n, cfg.batch_size // world, cfg.options["bptt"], world, split)
         info = {
