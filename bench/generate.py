@@ -60,9 +60,7 @@ def load_run(run: str):
     if not hasattr(task, "encode"):
         raise BenchError(f"'{path}' is a '{cfg.task}' run; generate needs a language-model run (task lm)")
     module = SeqModule(cfg, task, saved["info"])
-    module.load_state_dict(ckpt["state_dict"])
-    if hasattr(module.encoder, "rnn"):
-        module.encoder.rnn.flatten_parameters()  # fused weights lose their single chunk when loaded
+    module.load_state_dict(ckpt["state_dict"])  # the encoder regroups its fused weights itself
     return module.eval(), task, saved["info"]
 
 

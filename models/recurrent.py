@@ -72,6 +72,7 @@ class RecurrentEncoder(nn.Module):
                 if self.cell == "lstm" and name.startswith("bias_ih"):
                     p[h : 2 * h] = forget_bias  # gate order i, f, g, o
         self.rnn.flatten_parameters()
+        self.register_load_state_dict_post_hook(_flatten_after_load)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] (valid steps per sequence) or None when all are full length
@@ -82,6 +83,13 @@ class RecurrentEncoder(nn.Module):
         out, state = self.rnn(packed, state)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # [B, T, H * dirs]
         return out, state
+
+
+def _flatten_after_load(encoder: "RecurrentEncoder", incompatible_keys) -> None:
+    """Fused weights can lose their single memory chunk when a checkpoint is loaded: regroup them.
+
+    A module-level function, not a lambda, so the encoder still pickles (ddp_spawn)."""
+    encoder.rnn.flatten_parameters()
 
 
 def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectional: bool) -> torch.Tensor:

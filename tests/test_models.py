@@ -53,3 +53,14 @@ def test_init_orthogonal_forget_bias_and_scale():
 def test_unknown_model_lists_valid_names():
     with pytest.raises(BenchError, match=r"unknown model 'lstn'; valid: gru, lstm, rnn"):
         models.build("lstn", 4, 8)
+
+
+def test_loading_a_checkpoint_regroups_the_fused_weights(monkeypatch):
+    # Fused RNN weights can lose their single memory chunk when loaded (cuDNN then warns and copies every
+    # step); the encoder regroups them after any load, also when it is a submodule of what is loaded.
+    enc = models.build("lstm", input_size=3, hidden_size=4)
+    calls = []
+    monkeypatch.setattr(enc.rnn, "flatten_parameters", lambda: calls.append(1))
+    outer = torch.nn.Sequential(enc)
+    outer.load_state_dict(outer.state_dict())
+    assert calls == [1]
