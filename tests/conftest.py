@@ -1,9 +1,12 @@
-"""Shared fixtures: an isolated offline cache per test, and the real data in ../shared/data when present."""
+"""Shared fixtures: an isolated offline cache per test, and the real data in ../shared/data when present;
+the check for the CLI's bad-input errors."""
 
 import os
 from pathlib import Path
 
 import pytest
+
+from bench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -25,6 +28,15 @@ def shared_data(monkeypatch) -> Path:
         pytest.skip(f"real data not found at {SHARED} (set BENCH_SHARED_DATA)")
     monkeypatch.setenv("BENCH_DATA", str(SHARED))
     return SHARED
+
+
+def usage_error(argv: list[str], capsys) -> str:
+    """The CLI's error line for bad input: exit code 2, one line on stderr, no traceback."""
+    code = main(argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in out + err, (code, lines)
+    return lines[0]
 
 
 @pytest.fixture(scope="session")

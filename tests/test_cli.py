@@ -9,7 +9,7 @@ import soundfile as sf
 
 import tasks
 from bench.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, usage_error
 
 
 @pytest.mark.parametrize(
@@ -33,10 +33,7 @@ from tests.conftest import ROOT
     ],
 )
 def test_bad_arguments(args, message, capsys):
-    assert main(["run", *args]) == 2
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(message) and "Traceback" not in out + err
+    assert usage_error(["run", *args], capsys).startswith(message)
 
 
 def test_missing_data_is_one_line(tmp_path, capsys):

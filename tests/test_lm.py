@@ -18,7 +18,7 @@ from bench.errors import BenchError
 from bench.module import SeqModule
 from bench.runner import run
 from tasks import lm, lm_text
-from tests.conftest import ROOT
+from tests.conftest import ROOT, usage_error
 
 LM = tasks.get("lm")
 ALPHABET = "abcdefghijklmnopqrstuvw"  # 23 characters
@@ -245,9 +245,8 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
         (["--temperature", "-1"], "error: 'temperature' must not be negative, got -1.0"),
     ]
     for args, message in cases:
-        assert main(["generate", str(path), *args]) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(message), err
+        error = usage_error(["generate", str(path), *args], capsys)
+        assert error.startswith(message), error
     assert main(["generate", str(tmp_path / "none.json")]) == 2
     assert "not found; pass a record (.json) or a checkpoint (.ckpt)" in capsys.readouterr().err
     failed = tmp_path / "failed.json"
@@ -373,9 +372,8 @@ def test_bad_text_file_is_one_line(tmp_path, capsys, content, message):
     ],
 )
 def test_bad_arguments_are_one_line(args, message, capsys):
-    assert main(["run", "--task", "lm", *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(message), err
+    error = usage_error(["run", "--task", "lm", *args], capsys)
+    assert error.startswith(message), error
 
 
 def test_bptt_too_long_fails_the_run_with_one_line(tmp_path, capsys):
