@@ -44,43 +44,71 @@ def reach(profile: list[float]) -> float:
 
 
 class GradientDiagnostics(pl.Callback):
+    """Per-step gradient statistics, kept on the gradients' device and read to the host once per epoch (or when
+    asked for), so a GPU step never waits for the host."""
+
     def __init__(self, clip: str):
         self.limit, self.algo = parse_clip(clip)
-        self.norms: list[float] = []
-        self.ih: list[float] = []
-        self.hh: list[float] = []
-        self.clipped = 0
-        self.nonfinite = 0
+        self._pending: list[torch.Tensor] = []  # one [4] row per step: total, ih, hh norms, clip fired
+        self._rows: list[list[float]] = []
+        self._groups: dict | None = None  # parameter positions of each group, found on the first step
         self.probe = None
         self.profile: list[float] = []
         self.reaches: list[float] = []  # one per validation epoch
 
     def on_before_optimizer_step(self, trainer, module, optimizer):  # Lightning calls this before clipping
-        groups = {"ih": [], "hh": [], "all": []}
-        for name, p in module.named_parameters():
-            if p.grad is None:
-                continue
-            groups["all"].append(p.grad)
-            if "weight_ih" in name:
-                groups["ih"].append(p.grad)
-            elif "weight_hh" in name:
-                groups["hh"].append(p.grad)
-        norms = {
-            k: torch.linalg.vector_norm(torch.stack(torch._foreach_norm(g))) if g else torch.zeros(())
-            for k, g in groups.items()
-        }
-        fired = torch.zeros((), dtype=torch.bool)
+        named = [(n, p.grad) for n, p in module.named_parameters() if p.grad is not None]
+        if not named:
+            return
+        grads = [g for _, g in named]
+        per = torch._foreach_norm(grads)  # one 0-d norm per tensor, on the gradients' device
+        zero = torch.zeros((), device=grads[0].device)
+
+        def norm(keep) -> torch.Tensor:
+            picked = [n for (name, _), n in zip(named, per, strict=True) if keep(name)]
+            return torch.linalg.vector_norm(torch.stack(picked).float()) if picked else zero
+
+        total = norm(lambda name: True)
+        fired = zero
         if self.algo == "norm":
-            fired = norms["all"] > self.limit
+            fired = (total > self.limit).float()
         elif self.algo == "value":
-            fired = torch.stack([g.abs().max() for g in groups["all"]]).max() > self.limit
-        total, ih, hh, fired = torch.stack([norms["all"], norms["ih"], norms["hh"], fired.float()]).tolist()
-        if not math.isfinite(total):
-            self.nonfinite += 1
-        self.norms.append(total)
-        self.ih.append(ih)
-        self.hh.append(hh)
-        self.clipped += int(fired)
+            fired = (torch.stack(torch._foreach_norm(grads, math.inf)).max() > self.limit).float()
+        row = [total, norm(lambda name: "weight_ih" in name), norm(lambda name: "weight_hh" in name), fired]
+        self._pending.append(torch.stack(row))
+
+    def on_train_epoch_end(self, trainer, module):
+        self._flush()
+
+    def _flush(self) -> None:
+        """One host read for every step since the last one."""
+        if self._pending:
+            self._rows += torch.stack(self._pending).tolist()
+            self._pending = []
+
+    def _column(self, i: int) -> list[float]:
+        self._flush()
+        return [row[i] for row in self._rows]
+
+    @property
+    def norms(self) -> list[float]:
+        return self._column(0)
+
+    @property
+    def ih(self) -> list[float]:
+        return self._column(1)
+
+    @property
+    def hh(self) -> list[float]:
+        return self._column(2)
+
+    @property
+    def clipped(self) -> int:
+        return int(sum(self._column(3)))
+
+    @property
+    def nonfinite(self) -> int:
+        return sum(not math.isfinite(n) for n in self.norms)
 
     def on_validation_epoch_end(self, trainer, module):
         if trainer.sanity_checking:
@@ -99,7 +127,8 @@ class GradientDiagnostics(pl.Callback):
         module.history_extra["grad/reach"] = self.reaches[-1]
 
     def summary(self) -> dict:
-        finite = [n for n in self.norms if math.isfinite(n)]
+        norms = self.norms
+        finite = [n for n in norms if math.isfinite(n)]
         if not finite:
             return {"grad/nonfinite_steps": self.nonfinite}
         q = statistics.quantiles(finite, n=100, method="inclusive") if len(finite) > 1 else [finite[0]] * 99
@@ -109,7 +138,7 @@ class GradientDiagnostics(pl.Callback):
             "grad/norm_max": max(finite),
             "grad/ih_norm_median": statistics.median(self.ih),
             "grad/hh_norm_median": statistics.median(self.hh),
-            "grad/clip_rate": self.clipped / len(self.norms),
+            "grad/clip_rate": self.clipped / len(norms),
             "grad/nonfinite_steps": self.nonfinite,
             "grad/spikes": sum(n > SPIKE * statistics.median(finite) for n in finite),
         }

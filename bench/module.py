@@ -14,6 +14,31 @@ import models
 from bench.errors import Diverged
 
 STAGES = ("train", "val", "test")
+FINITE_CHECK_EVERY = 20  # optimizer steps between host reads of the divergence flag on an accelerator
+
+
+class RunningMean(torchmetrics.Metric):
+    """Weighted mean of a loss, DDP-synced; MeanMetric's arithmetic without its NaN check, which reads every
+    update back to the host (and, switched off, drops the weights). A NaN loss shows as NaN."""
+
+    full_state_update = False
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("mean_value", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("weight", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: int) -> None:
+        self.mean_value += value * weight
+        self.weight += weight
+
+    def compute(self) -> torch.Tensor:
+        return self.mean_value / self.weight
+
+
+def finite_check_interval(device: torch.device) -> int:
+    """Steps between host reads of the divergence flag: every step on a CPU, where a read costs nothing."""
+    return 1 if device.type == "cpu" else FINITE_CHECK_EVERY
 
 
 def detach_state(state):
@@ -41,12 +66,14 @@ class SeqModule(pl.LightningModule):
         # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
         # (ModuleDict keys get a suffix: a key named "train" would shadow nn.Module.train.)
         self.metrics = nn.ModuleDict({f"{s}_": task.metrics(info) for s in ("val", "test")})
-        self.losses = nn.ModuleDict({f"{s}_": torchmetrics.MeanMetric() for s in STAGES})
+        self.losses = nn.ModuleDict({f"{s}_": RunningMean() for s in STAGES})
         self.state: dict = {}  # carried recurrent state per stage (stateful tasks only)
         self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
         self.print_epochs = False
         self.history_extra: dict = {}  # per-epoch values from callbacks (gradient reach), added to the row
+        self._bad_step = torch.tensor(-1)  # the first step with a non-finite training loss (-1: none yet)
+        self._bad_loss = torch.tensor(0.0)
 
     def forward(self, x, lengths=None, state=None):
         feats = self.input_layer(x)  # [B, T, F]
@@ -65,21 +92,54 @@ class SeqModule(pl.LightningModule):
         self.losses[f"{stage}_"].update(loss.detach(), n)
         if stage != "train":
             self.metrics[f"{stage}_"].update(pred.detach(), batch["y"])
-        if stage == "train":
+        if stage == "train" and self._shows_steps():
             self.log(
                 "train/loss_step", loss.detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=n
             )
         return loss
 
+    def _shows_steps(self) -> bool:
+        """Whether a progress bar or a logger reads per-step values; without one, logging them is pure cost."""
+        if self._trainer is None:
+            return False
+        return self.trainer.progress_bar_callback is not None or bool(self.trainer.loggers)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        """Everything to the device but `lengths`: packing reads them on the host, and reading them back from a
+        GPU would wait for it on every batch."""
+        lengths = batch.pop("lengths", None) if isinstance(batch, dict) else None
+        batch = super().transfer_batch_to_device(batch, device, dataloader_idx)
+        if lengths is not None:
+            batch["lengths"] = lengths
+        return batch
+
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
-        # every DDP rank must stop together, so the decision is reduced over ranks
-        finite = bool(torch.isfinite(loss))
+        # The first non-finite loss, tracked on the loss's device; the host looks every few steps (every step
+        # on a CPU, where looking costs nothing), so a GPU step does not wait for it.
+        first, value = self._bad_step.to(loss.device), self._bad_loss.to(loss.device)
+        bad = ~torch.isfinite(loss.detach()) & (first < 0)
+        self._bad_step = torch.where(bad, self.global_step, first)
+        self._bad_loss = torch.where(bad, loss.detach().float(), value)
+        if (self.global_step + 1) % finite_check_interval(loss.device) == 0:
+            self._check_finite()
+        return loss
+
+    def _check_finite(self) -> None:
+        """Raise Diverged on every DDP rank together when any rank has seen a non-finite training loss."""
+        finite = bool(self._bad_step < 0)
         if self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if not finite:
-            raise Diverged(self.global_step, loss.item())
-        return loss
+            step = int(self._bad_step)
+            raise Diverged(step if step >= 0 else self.global_step, float(self._bad_loss))
+
+    def on_validation_start(self):
+        if self.trainer.state.fn == "fit":  # validation inside fit: never on the weights of a diverged step
+            self._check_finite()
+
+    def on_train_end(self):
+        self._check_finite()
 
     def validation_step(self, batch, batch_idx):
         self._step(batch, "val")

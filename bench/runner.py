@@ -33,6 +33,8 @@ logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
     lambda r: "litlogger" not in r.getMessage()
 )
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# SeqModule keeps `lengths` on the host in its own transfer_batch_to_device, on purpose.
+warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device`")
 
 
 class Throughput(Callback):

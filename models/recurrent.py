@@ -119,7 +119,12 @@ def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectiona
     For a bidirectional encoder the backward half is taken at t = 0, where that direction ends.
     """
     b, t, d = out.shape
-    last = torch.full((b,), t - 1, device=out.device) if lengths is None else lengths.to(out.device) - 1
+    # lengths may live on the host (pinned, so the copy does not wait for the device)
+    last = (
+        torch.full((b,), t - 1, device=out.device)
+        if lengths is None
+        else lengths.to(out.device, non_blocking=True) - 1
+    )
     fwd = out[torch.arange(b, device=out.device), last]  # [B, D]
     if not bidirectional:
         return fwd
