@@ -13,13 +13,10 @@ run: python -m bench run --task probes --dataset adding --model rnn  (then see t
 import math
 import statistics
 
-import matplotlib
 import pytorch_lightning as pl
 import torch
 
 from bench.config import parse_clip
-
-matplotlib.use("Agg")
 
 PROBE_SIZE = 16
 SPIKE = 10  # a step whose gradient norm exceeds 10x the run's median norm counts as a spike
@@ -158,6 +155,9 @@ def probe_batch(trainer, module) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def save_profile_plot(profile: list[float], path, title: str) -> str:
+    import matplotlib  # here, not at the top: start-up of every run pays for what it imports
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.2))

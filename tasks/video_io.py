@@ -10,7 +10,6 @@ run: python -c "from tasks.video_io import sample_indices; print(sample_indices(
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 
 from bench.errors import BenchError
@@ -33,7 +32,7 @@ class UnreadableVideo(Exception):
         self.path, self.why = path, why
 
 
-def _square(frame: av.VideoFrame, size: int) -> np.ndarray:
+def _square(frame, size: int) -> np.ndarray:  # frame: av.VideoFrame
     """RGB uint8 [S, S, 3]: the shorter side scaled to `size` (swscale's area filter), the centre cropped."""
     w, h = frame.width, frame.height
     scale = size / min(w, h)
@@ -45,6 +44,8 @@ def _square(frame: av.VideoFrame, size: int) -> np.ndarray:
 
 def decode_clip(path: Path, frames: int, size: int) -> np.ndarray:
     """uint8 [T, 3, S, S] of one video; UnreadableVideo when PyAV cannot read it or it has no frames."""
+    import av  # here, not at the top: a run of another task never loads FFmpeg
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
