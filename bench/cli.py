@@ -154,7 +154,7 @@ def cmd_run(args, extras) -> int:
     if status == "failed":
         print(f"error: {record['reason']}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if status == "interrupted" else 0
 
 
 def cmd_tasks(args, extras) -> int:
