@@ -253,6 +253,13 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
     failed.write_text(json.dumps({"status": "failed", "reason": "boom"}))
     assert main(["generate", str(failed)]) == 2
     assert "names no checkpoint (status failed: boom)" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.ckpt"  # a checkpoint bench did not write
+    torch.save({"state_dict": {}, "epoch": 3}, foreign)
+    assert usage_error(["generate", str(foreign)], capsys).endswith("was it written by bench run?")
+    other = json.loads(path.read_text()) | {"hash": "0123456789ab"}  # a record whose checkpoint was replaced
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    error = usage_error(["generate", str(tmp_path / "other.json")], capsys)
+    assert "not to the record's 0123456789ab" in error, error
 
 
 def test_word_level_encode_decode():
