@@ -65,10 +65,15 @@ def parse_extras(extras: list[str]) -> dict:
     return out
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with the house error format: one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bench", description="seqbench: recurrent sequence model benchmarks"
-    )
+    parser = Parser(prog="bench", description="seqbench: recurrent sequence model benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -129,11 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args, extras) -> int:
+    from bench.checks import check_accelerator, make_out
     from bench.config import resolve
     from bench.runner import run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
+    check_accelerator(cfg.accelerator)
+    make_out(cfg.out)
     record, path = run(cfg)
     if path is None:  # a DDP rank other than 0: rank 0 reports
         return 0

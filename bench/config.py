@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.checks import check_numbers, check_out, check_strategy, read_mapping
 from bench.errors import BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -82,19 +81,18 @@ def parse_clip(clip: str) -> tuple[float | None, str | None]:
 
 
 def read_yaml(path: Path) -> dict:
-    """A flat YAML mapping; a clear error for a missing file or a non-mapping."""
+    """A flat YAML mapping; one-line errors for a missing file, bad syntax (with its line) or a non-mapping."""
     if not path.is_file():
         raise BenchError(f"config file '{path}' not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise BenchError(f"config file '{path}' must hold a mapping of key: value, got {type(data).__name__}")
-    return data
+    return read_mapping(path)[0]
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Convert a value (from YAML or a command-line string) to the type of the key's default."""
     kind = type(default)
     try:
+        if isinstance(value, bool) and kind is not bool:  # YAML `hidden_size: true` is not the number 1
+            raise ValueError
         if kind is bool and isinstance(value, str):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
@@ -156,6 +154,9 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         raise BenchError(f"unknown model '{cfg.model}'; valid: {', '.join(model_names)}")
     tasks.get(cfg.task).check_dataset(cfg.dataset)
     parse_clip(cfg.clip)
+    check_numbers(cfg)
+    check_strategy(cfg.strategy)
+    check_out(cfg.out)
     for key in POSITIVE:
         if not getattr(cfg, key) > 0:
             raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")

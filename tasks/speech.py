@@ -150,6 +150,8 @@ class SpeechTask(ClassifierTask):
         for key in ("n_mels", "n_mfcc", "win_ms", "hop_ms"):
             if not o[key] > 0:
                 raise BenchError(f"'{key}' must be positive, got {o[key]}")
+        if o["features"] == "mfcc" and o["n_mfcc"] > o["n_mels"]:  # MFCCs are a transform of the mel bins
+            raise BenchError(f"'n_mfcc' must not exceed 'n_mels' ({o['n_mels']}), got {o['n_mfcc']}")
         if o["split"] == "speaker" and cfg.dataset != "fsdd":
             raise BenchError(f"split 'speaker' is defined for dataset fsdd only, not '{cfg.dataset}'")
 
