@@ -188,7 +188,7 @@ def cmd_models(args, extras) -> int:
 
 def cmd_sweep(args, extras) -> int:
     from bench.suites import load_suite
-    from bench.sweep import sweep
+    from bench.sweep import SweepInterrupted, failed_cells, pending_cells, sweep
 
     if args.jobs < 1:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
@@ -204,13 +204,41 @@ def cmd_sweep(args, extras) -> int:
                 f"--cell {args.cell} is out of range; suite '{suite.name}' has cells 0-{len(suite.cells) - 1}"
             )
         suite.cells = [suite.cells[args.cell]]
-    counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+    try:
+        counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+    except SweepInterrupted as e:
+        print(", ".join(f"{k}: {v}" for k, v in e.counts.items()))
+        print(
+            f"error: interrupted; {e.counts.get('interrupted', 0)} running cells recorded as interrupted; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
     print(
         f"records: {suite.cells[0].cfg.out}\ntable: python -m bench table {args.suite}"
         + (f" --out {args.out}" if args.out else "")
     )
-    return 1 if counts.get("failed") else 0
+    failed = failed_cells(suite)
+    busy = (
+        len(pending_cells(suite)) if counts.get("busy") else 0
+    )  # those the other sweep has not finished yet
+    if busy:
+        print(
+            f"error: {busy} cells are still being run by another sweep or process (see "
+            f"{suite.cells[0].cfg.out}/logs/sweep.log); run again when it ends",
+            file=sys.stderr,
+        )
+    if failed:
+        names = ", ".join(p.stem for p in failed[:5]) + (
+            f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        )
+        print(
+            f"error: {len(failed)} cells failed: {names}; logs in {suite.cells[0].cfg.out}/logs, "
+            "rerun them with --retry-failed",
+            file=sys.stderr,
+        )
+    return 1 if failed or busy else 0
 
 
 def cmd_table(args, extras) -> int:
@@ -318,3 +346,6 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run records itself as interrupted)
+        print("error: interrupted", file=sys.stderr)
+        return 130

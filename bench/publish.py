@@ -53,7 +53,12 @@ def publish(record: dict, record_path: Path, run_dir: Path) -> tuple[dict, Path]
         return record, record_path
     shutil.rmtree(work, ignore_errors=True)  # an unfinished attempt's checkpoint describes nothing
     record = {k: v for k, v in record.items() if k not in ("checkpoint", "grad_profile_png")}
+    return record, write_unfinished(record, record_path)
+
+
+def write_unfinished(record: dict, record_path: Path) -> Path:
+    """Write a failed or interrupted attempt: in place, or beside a finished record that it must not replace."""
     existing = read_record(record_path, warn=False)
     path = attempt_path(record_path) if existing and existing["status"] in FINISHED else record_path
     write_json(path, record)
-    return record, path
+    return path
