@@ -5,6 +5,7 @@ run: python -m bench run --task speech --model lstm --clip norm:1.0
 
 import argparse
 import dataclasses
+import re
 import sys
 
 from bench.errors import BenchError
@@ -65,11 +66,16 @@ def parse_extras(extras: list[str]) -> dict:
     return out
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: a bad value holding a newline cannot split the error line."""
+    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with the house error format: one line on stderr (no usage block), exit code 2."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+        self.exit(2, one_line(f"error: {message}; see `{self.prog} --help`") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, extras)
     except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside a run (a run records itself as interrupted)
         print("error: interrupted", file=sys.stderr)

@@ -118,7 +118,7 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
     layers = [read_yaml(Path(config_file))] if config_file else []
     layers.append({k: v for k, v in overrides.items() if v is not None})
     task_name = next((layer["task"] for layer in reversed(layers) if "task" in layer), RunConfig.task)
-    task = tasks.get(task_name)
+    task = tasks.get(_coerce("task", task_name, RunConfig.task))
     task_file = CONFIG_DIR / f"{task.name}.yaml"
     if task_file.is_file():
         layers.insert(0, read_yaml(task_file))
