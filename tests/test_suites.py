@@ -286,3 +286,8 @@ def test_stat_keeps_infinite_reach_and_drops_nan():
     mean, std, n = g.stat("grad/reach")
     assert mean == float("-inf") and std != std and n == 2
     assert table.fmt(mean, std, n) == "-inf ± nan (n=2)"
+    assert (
+        table.show(g, "grad/reach", 3) == "-inf ± nan (n=2) + 1 nan"
+    )  # a saturated run is shown, not hidden
+    g.values["grad/reach"] = [float("nan")] * 2
+    assert table.show(g, "grad/reach") == "nan (n=2)" and table.show(g, "loss") == "–"
