@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -122,6 +123,8 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     module = trainer = logger = None
     start, sigint = time.perf_counter(), signal.getsignal(signal.SIGINT)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
+    if "LOCAL_RANK" not in os.environ:  # a single or launching process: a killed attempt's folder is stale
+        shutil.rmtree(run_dir, ignore_errors=True)
     try:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
