@@ -142,13 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args, extras) -> int:
     from bench.checks import check_accelerator, make_out
     from bench.config import resolve
-    from bench.runner import run
+    from bench.locks import CellBusy, run_lock
+    from bench.runner import record_paths, run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
     check_accelerator(cfg.accelerator)
     make_out(cfg.out)
-    record, path = run(cfg)
+    try:
+        with run_lock(record_paths(cfg)[0]):
+            record, path = run(cfg)
+    except CellBusy as e:
+        raise BenchError(
+            f"this config is already being run ({e}); wait for it, or pass another --out"
+        ) from None
     if path is None:  # a DDP rank other than 0: rank 0 reports
         return 0
     status = record["status"]

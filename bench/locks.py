@@ -88,3 +88,15 @@ def cell_lock(record_path: Path):
             owner_file.unlink(missing_ok=True)
     finally:
         lock.release()
+
+
+@contextmanager
+def run_lock(record_path: Path):
+    """`bench run`'s own hold on its cell, so two runs of one config never share a work folder. Skipped where the
+    caller already holds it (a sweep sets BENCH_CELL_LOCKED=1) and in DDP ranks that the first process started."""
+    if os.environ.get("BENCH_CELL_LOCKED") == "1" or "LOCAL_RANK" in os.environ:
+        yield
+        return
+    with cell_lock(record_path) as held:
+        held.started(os.getpid())
+        yield

@@ -11,11 +11,12 @@ import time
 import pytest
 
 from bench.cli import main
+from bench.config import resolve
 from bench.locks import CellBusy, cell_lock, pid_alive
 from bench.records import read_record, write_json
 from bench.runner import record_paths
 from bench.suites import load_suite
-from tests.conftest import ROOT
+from tests.conftest import ROOT, usage_error
 
 SUITE = """
 models: [rnn, gru]
@@ -174,3 +175,13 @@ def test_resumed_sweep_fails_while_a_cell_is_failed_and_names_it(suite_file, tmp
     assert main(["sweep", str(suite_file), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"error: 1 cells failed: {bad.stem}; logs in {out}/logs, rerun them with --retry-failed" in err
+
+
+def test_a_run_of_a_config_that_is_running_is_refused(tmp_path, capsys):
+    args = ["run", "--dataset", "dtmf", "--hidden-size", "8", "--out", str(tmp_path)]
+    path = record_paths(resolve({"dataset": "dtmf", "hidden_size": 8, "out": str(tmp_path)}))[0]
+    with cell_lock(path) as held:
+        held.started(os.getpid())
+        error = usage_error(args, capsys)
+    assert error.startswith(f"error: this config is already being run (running in sweep pid {os.getpid()}")
+    assert not path.exists()
