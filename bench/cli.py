@@ -31,6 +31,7 @@ RUN_FLAGS = {  # flag -> (type, help); every one maps onto a RunConfig field of 
     "strategy": (str, "Lightning strategy: auto | ddp | ddp_spawn | ..."),
     "accelerator": (str, "auto | cpu | gpu"),
     "precision": (str, "32 | bf16-mixed | 16-mixed"),
+    "matmul_precision": (str, "float32 matmuls and cuDNN: highest (exact) | high | medium (TF32 on GPUs)"),
     "out": (str, "folder for records, checkpoints and plots (default runs/)"),
 }
 
@@ -142,12 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args, extras) -> int:
     from bench.checks import check_accelerator, make_out
     from bench.config import resolve
+    from bench.hardware import rnn_kernel
     from bench.locks import CellBusy, run_lock
     from bench.runner import record_paths, run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
     check_accelerator(cfg.accelerator)
+    # a precision that no kernel here can run stops with one line before any work
+    rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
     make_out(cfg.out)
     try:
         with run_lock(record_paths(cfg)[0]):

@@ -45,6 +45,7 @@ class RunConfig:
     strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
     accelerator: str = "auto"  # auto | cpu | gpu
     precision: str = "32"  # 32 | bf16-mixed | 16-mixed
+    matmul_precision: str = "highest"  # float32 matmuls and cuDNN: highest (exact fp32) | high, medium (TF32)
     threads: int = 0  # torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce
     out: str = "runs"
     wandb: bool = False  # log to Weights & Biases (offline unless logged in)
@@ -61,6 +62,10 @@ class RunConfig:
 NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
 POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+MATMUL_PRECISIONS = ("highest", "high", "medium")
+# Fields added after records existed: hashed only when they differ from their default, so every earlier
+# config keeps its hash (and its record, its sweep cell and its place in a reference table).
+LATER_FIELDS = ("matmul_precision",)
 
 
 def parse_clip(clip: str) -> tuple[float | None, str | None]:
@@ -169,6 +174,10 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         raise BenchError(f"unknown accelerator '{cfg.accelerator}'; valid: auto, cpu, gpu, cuda, mps")
     if cfg.precision not in PRECISIONS:
         raise BenchError(f"unknown precision '{cfg.precision}'; valid: {', '.join(PRECISIONS)}")
+    if cfg.matmul_precision not in MATMUL_PRECISIONS:
+        raise BenchError(
+            f"unknown matmul_precision '{cfg.matmul_precision}'; valid: {', '.join(MATMUL_PRECISIONS)}"
+        )
     world = cfg.world_size
     if cfg.batch_size % world:
         raise BenchError(
@@ -179,5 +188,10 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
 
 def config_hash(cfg: RunConfig) -> str:
     """Stable hash of everything that determines a run's result."""
-    data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_HASHED}
+    default = RunConfig()
+    data = {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k not in NOT_HASHED and not (k in LATER_FIELDS and v == getattr(default, k))
+    }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

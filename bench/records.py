@@ -3,6 +3,7 @@
 run: python -c "from bench.records import environment; print(environment())"
 """
 
+import functools
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ def write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+@functools.cache
 def git_revision() -> str:
     try:
         rev = subprocess.run(
@@ -41,19 +43,35 @@ def git_revision() -> str:
     return (rev + ("+dirty" if dirty else "")) if rev else "unknown"
 
 
-def environment(accelerator: str = "cpu") -> dict:
-    device = "cpu"
-    if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
-        device = f"cuda: {torch.cuda.get_device_name(0)}"
-    return {
+def environment(device: str = "cpu", precision: str = "32", rnn_kernel: str = "onednn") -> dict:
+    """Where a run ran: software versions, the device type it trained on (cpu, cuda, mps), the GPUs and their
+    CUDA/cuDNN versions, the CPU's instruction set as torch detects it, the precision Lightning ran, the
+    float32 matmul setting (TF32 or not) and the kernel behind the recurrent layer."""
+    env = {
         "torch": torch.__version__,
         "lightning": pl.__version__,
         "python": platform.python_version(),
-        "device": device,
+        "accelerator": device,
+        "device": "cpu",
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_threads": torch.get_num_threads(),
+        "precision": precision,
+        "matmul_precision": torch.get_float32_matmul_precision(),
+        "rnn_kernel": rnn_kernel,
         "git": git_revision(),
         "platform": platform.platform(),
     }
+    if device == "cuda":
+        env.update(
+            device=f"cuda: {torch.cuda.get_device_name(0)}",
+            gpu_count=torch.cuda.device_count(),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            cudnn_tf32=torch.backends.cudnn.allow_tf32,
+        )
+    elif device == "mps":
+        env["device"] = "mps"
+    return env
 
 
 def read_record(path: Path, warn: bool = True) -> dict | None:

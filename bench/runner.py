@@ -25,6 +25,7 @@ from bench.batching import TensorDataModule
 from bench.config import RunConfig, config_hash, parse_clip
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.errors import BenchError, Diverged
+from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
 from bench.records import environment
@@ -117,7 +118,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         "primary_metric": task.primary_metric,
         "higher_is_better": task.higher_is_better,
         "metrics": {},
-        "env": environment(cfg.accelerator),
+        "env": environment(device_type(cfg.accelerator), cfg.precision),
     }
     throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clip)
     module = trainer = logger = None
@@ -128,11 +129,15 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     try:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
+        kernel = rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
+        torch.set_float32_matmul_precision(cfg.matmul_precision)
+        torch.backends.cudnn.allow_tf32 = cfg.matmul_precision != "highest"
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         dm = TensorDataModule(task, cfg)
         dm.prepare_data()
         dm.setup("fit")
         module = SeqModule(cfg, task, dm.info)
+        module.encoder.cpu_kernel = "native" if kernel == "native" else "onednn"
         module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar
         record["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
         record["data"] = dm.info.get("sizes", {})
@@ -141,6 +146,8 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
 
             logger = tracking.run_logger(cfg, record_path.stem)
         trainer = make_trainer(cfg, task, run_dir, [throughput, diagnostics], logger or False)
+        used = trainer.strategy.root_device.type  # what Lightning resolved, not what was asked
+        record["env"] = environment(used, str(trainer.precision), kernel)
         trainer.fit(module, datamodule=dm)
         best = trainer.checkpoint_callback.best_model_path
         if not best:

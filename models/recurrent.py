@@ -3,6 +3,7 @@
 run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
+from contextlib import contextmanager, nullcontext
 from functools import partial
 
 import torch
@@ -14,12 +15,27 @@ from models import register
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
+@contextmanager
+def onednn(enabled: bool):
+    """oneDNN on or off for the CPU ops inside (off: torch's native RNN, which runs in any dtype on any CPU)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = enabled
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 class RecurrentEncoder(nn.Module):
     """Maps x [B, T, F] (and optional lengths [B]) to outputs [B, T, H * dirs] and the final state.
 
     Padded batches go through packed sequences, so padding never enters the recurrence and the final
-    state of each sequence is the one at its own last valid step.
+    state of each sequence is the one at its own last valid step. `cpu_kernel` is "onednn" (the fused
+    kernel) or "native" (oneDNN off for this layer: what mixed precision needs on CPUs that lack oneDNN's
+    kernel for the cell; the harness probes and sets it).
     """
+
+    cpu_kernel = "onednn"
 
     def __init__(
         self,
@@ -76,6 +92,11 @@ class RecurrentEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] (valid steps per sequence) or None when all are full length
+        native = self.cpu_kernel == "native" and x.device.type == "cpu"
+        with onednn(False) if native else nullcontext():
+            return self._run(x, lengths, state)
+
+    def _run(self, x: torch.Tensor, lengths: torch.Tensor | None, state):
         if lengths is None:
             out, state = self.rnn(x, state)  # [B, T, H * dirs]
             return out, state

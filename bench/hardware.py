@@ -1,0 +1,69 @@
+"""What the hardware can run, found by probing it (never by the CPU's or GPU's name), and what a run ran on.
+
+Mixed precision on a CPU runs the recurrent layer through oneDNN's fused kernel where the CPU has one for
+that cell and dtype, and through torch's native implementation (oneDNN off for that layer) where it has not:
+oneDNN has no bf16 LSTM without AVX-512 (an AVX2-only EPYC, for example) and no fp16 LSTM at all.
+
+run: python -c "import torch; from bench.hardware import cpu_rnn_kernel; print(cpu_rnn_kernel('lstm', torch.bfloat16))"
+"""
+
+import functools
+import os
+
+import torch
+
+from bench.errors import BenchError
+from models.recurrent import CELLS, onednn
+
+# Lightning runs "16-mixed" on a CPU as bf16 (it says so in a warning); both autocast the CPU to bf16.
+CPU_AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.bfloat16}
+
+
+def device_type(accelerator: str) -> str:
+    """The device type Lightning's `accelerator` resolves to on this machine: cuda, mps or cpu."""
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return "cuda"
+    if accelerator in ("gpu", "mps", "auto") and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@functools.cache
+def cpu_rnn_kernel(cell: str, dtype: torch.dtype) -> str | None:
+    """'onednn' or 'native': the first CPU path that runs a forward and backward of `cell` under autocast to
+    `dtype`; None when neither does. Probed once per process, on a tiny layer, with the random state kept."""
+    for kernel in ("onednn", "native"):
+        with torch.random.fork_rng(devices=[]), onednn(kernel == "onednn"):
+            layer = CELLS[cell](4, 4, batch_first=True)
+            try:
+                with torch.autocast("cpu", dtype=dtype):
+                    out, _ = layer(torch.randn(2, 3, 4))
+                out.float().sum().backward()
+            except RuntimeError:
+                continue
+        return kernel
+    return None
+
+
+def rnn_kernel(cell: str, accelerator: str, precision: str) -> str:
+    """The kernel that will run the recurrent layer: 'cudnn', 'onednn' or 'native'.
+
+    `BENCH_RNN_KERNEL=native` forces torch's native CPU path (to test it, or to compare it, on any CPU).
+    Raises a one-line BenchError when no path can run the cell at this precision."""
+    dev = device_type(accelerator)
+    if dev == "cuda":
+        return "cudnn" if torch.backends.cudnn.is_available() else "native"
+    if dev != "cpu":
+        return "native"
+    forced = os.environ.get("BENCH_RNN_KERNEL", "")
+    if forced not in ("", "native", "onednn"):
+        raise BenchError(f"BENCH_RNN_KERNEL={forced!r} is not a kernel; valid: onednn, native (or unset)")
+    if precision not in CPU_AUTOCAST:
+        return forced or "onednn"
+    kernel = cpu_rnn_kernel(cell, CPU_AUTOCAST[precision])
+    if kernel is None:
+        raise BenchError(
+            f"--precision {precision} cannot run the {cell} on this CPU (neither oneDNN's fused kernel nor "
+            "torch's native one); use --precision 32"
+        )
+    return forced or kernel
