@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from bench.checks import check_numbers, check_out, check_strategy, read_mapping
+from bench.checks import check_numbers, check_out, check_strategy, read_mapping, yaml_line
 from bench.errors import BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -121,35 +121,56 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
     import tasks
 
     layers = [read_yaml(Path(config_file))] if config_file else []
+    files = {id(layer): Path(config_file) for layer in layers}  # layer -> its file, for errors with a line
     layers.append({k: v for k, v in overrides.items() if v is not None})
     task_name = next((layer["task"] for layer in reversed(layers) if "task" in layer), RunConfig.task)
     task = tasks.get(_coerce("task", task_name, RunConfig.task))
     task_file = CONFIG_DIR / f"{task.name}.yaml"
     if task_file.is_file():
         layers.insert(0, read_yaml(task_file))
+        files[id(layers[0])] = task_file
 
     base = RunConfig()
     top = {f.name: getattr(base, f.name) for f in fields(RunConfig) if f.name != "options"}
     opts = dataclasses.asdict(task.Options())
     for layer in layers:
         for key, value in layer.items():
-            key = key.replace("-", "_")
-            if key in top:
-                top[key] = _coerce(key, value, top[key])
-            elif key in opts:
-                opts[key] = _coerce(key, value, opts[key])
-            elif key == "options" and isinstance(value, dict):
-                layers.append(value)  # nested form is accepted too
-            else:
-                valid = sorted(set(top) | set(opts))
-                raise BenchError(
-                    f"unknown config key '{key}' for task '{task.name}'; valid: {', '.join(valid)}"
-                )
+            try:
+                _merge(key, value, top, opts, task.name, layers)
+            except BenchError as e:
+                raise located(e, files.get(id(layer)), key) from None
+            if key == "options" and id(layer) in files:
+                files[id(layers[-1])] = files[id(layer)]
     cfg = RunConfig(**top, options=opts)
     cfg.dataset = cfg.dataset or task.default_dataset
     validate(cfg, models.names())
     task.check_options(cfg)
     return cfg
+
+
+def _merge(key, value, top: dict, opts: dict, task_name: str, layers: list) -> None:
+    """Apply one key of a layer to the run's top-level fields or task options."""
+    if not isinstance(key, str):
+        raise BenchError(f"config key {key!r} must be a name")
+    key = key.replace("-", "_")
+    if key in top:
+        top[key] = _coerce(key, value, top[key])
+    elif key in opts:
+        opts[key] = _coerce(key, value, opts[key])
+    elif key == "options" and isinstance(value, dict):
+        layers.append(value)  # nested form is accepted too
+    else:
+        valid = sorted(set(top) | set(opts))
+        raise BenchError(f"unknown config key '{key}' for task '{task_name}'; valid: {', '.join(valid)}")
+
+
+def located(error: BenchError, path: Path | None, key) -> BenchError:
+    """The error prefixed with the config file and the line of `key` in it (top level or under options)."""
+    if path is None:
+        return error
+    text = path.read_text()
+    line = yaml_line(text, [key]) or yaml_line(text, ["options", key])
+    return BenchError(f"config file '{path}'{f' line {line}' if line else ''}: {error}")
 
 
 def validate(cfg: RunConfig, model_names: list[str]) -> None:

@@ -66,6 +66,14 @@ def test_bad_config_files_are_one_line_with_file_and_line(tmp_path, capsys):
     assert f"config file '{cfg}' line 3: " in usage_error(["run", "--config", str(cfg)], capsys)
     cfg.write_text("- lstm\n")
     assert "must hold a mapping of key: value, got list" in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text("model: lstm\n\nhiden_size: 16\n")
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert error.startswith(f"error: config file '{cfg}' line 3: unknown config key 'hiden_size'"), error
+    cfg.write_text("options:\n  n_mfcc: 1.5\n")
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert error.startswith(f"error: config file '{cfg}' line 2: bad value for 'n_mfcc': 1.5"), error
+    cfg.write_text("options: {1: 2}\n")
+    assert "config key 1 must be a name" in usage_error(["run", "--config", str(cfg)], capsys)
 
 
 def test_out_that_is_a_file_fails_before_training(tmp_path, capsys):

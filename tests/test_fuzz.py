@@ -61,6 +61,7 @@ FUZZ = settings(  # FUZZ_EXAMPLES=1000 for a longer hunt; CI keeps it quick and 
     derandomize="FUZZ_EXAMPLES" not in os.environ,
 )
 
+keys = st.one_of(st.sampled_from(KEYS), st.integers(0, 2), st.booleans())  # YAML keys need not be strings
 flag_value = st.one_of(st.sampled_from(NUMBERS + WORDS), st.text(max_size=8))
 yaml_value = st.recursive(
     st.one_of(
@@ -113,7 +114,7 @@ def test_fuzzed_flags(sandbox, capsys, pairs):
 
 
 @FUZZ
-@given(st.one_of(st.dictionaries(st.sampled_from(KEYS), yaml_value, max_size=5), st.text(max_size=40)))
+@given(st.one_of(st.dictionaries(keys, yaml_value, max_size=5), st.text(max_size=40)))
 def test_fuzzed_config_file(sandbox, capsys, content):
     out = sandbox[0]
     path = out.parent / "fuzz.yaml"
