@@ -5,7 +5,7 @@ kill -9 leaves no lock behind). Beside it, <stem>.owner names the sweep's pid an
 started. A lock that can be taken while its owner file names a run process that is still alive (an orphan of a
 killed sweep) is refused; an owner file whose processes are all dead is stale and taken over.
 
-run: python -c "from bench.locks import cell_lock; from pathlib import Path; print(cell_lock(Path('/tmp/x.json')))"
+run: python -c "import os; from bench.locks import pid_alive; print(pid_alive(os.getpid()))"
 """
 
 import json

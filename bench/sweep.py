@@ -2,6 +2,8 @@
 
 Each cell runs as its own `python -m bench run --config <cell.yaml>` process (a crash cannot take the sweep
 down; its output goes to <out>/logs/). On a machine with GPUs, process slot i sees only GPU i mod count.
+A cell runs under its lock (bench.locks), its process dies with the sweep, and Ctrl-C records the running cells
+as interrupted; logs/sweep.log says when each cell started and how it ended.
 
 run: python -m bench sweep ci --jobs 2
 """
