@@ -5,6 +5,7 @@ run: python -m bench generate runs/lm-tiny-shakespeare-lstm-<hash>.json --prompt
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -118,8 +119,12 @@ def generate(
     """The continuation (without the prompt) of `prompt` by the run's model."""
     if length < 1:
         raise BenchError(f"'length' must be positive, got {length}")
-    if not temperature >= 0:
-        raise BenchError(f"'temperature' must not be negative, got {temperature} (0 samples greedily)")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise BenchError(
+            f"'temperature' must be a finite number >= 0, got {temperature} (0 samples greedily)"
+        )
+    if seed is not None and not 0 <= seed < 2**63:
+        raise BenchError(f"'seed' must be in [0, 2**63), got {seed}")
     module, task, info = load_run(run)
     ids = task.encode(prompt, info)
     return task.decode(sample(module, ids, length, temperature, seed), info)

@@ -242,7 +242,9 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
             "error: prompt characters outside the vocabulary: 'Z', 'b', '€' (the run's",
         ),
         (["--length", "0"], "error: 'length' must be positive, got 0"),
-        (["--temperature", "-1"], "error: 'temperature' must not be negative, got -1.0"),
+        (["--temperature", "-1"], "error: 'temperature' must be a finite number >= 0, got -1.0"),
+        (["--temperature", "nan"], "error: 'temperature' must be a finite number >= 0, got nan"),
+        (["--seed", "-5"], "error: 'seed' must be in [0, 2**63), got -5"),
     ]
     for args, message in cases:
         error = usage_error(["generate", str(path), *args], capsys)
