@@ -5,6 +5,7 @@ run: python -m bench run --task speech --model lstm --clip norm:1.0
 
 import argparse
 import dataclasses
+import re
 import sys
 
 from bench.errors import BenchError
@@ -66,10 +67,20 @@ def parse_extras(extras: list[str]) -> dict:
     return out
 
 
+def one_line(text: str) -> str:
+    """`text` with control characters escaped: a bad value holding a newline cannot split the error line."""
+    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the house error format: one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, one_line(f"error: {message}; see `{self.prog} --help`") + "\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bench", description="seqbench: recurrent sequence model benchmarks"
-    )
+    parser = Parser(prog="bench", description="seqbench: recurrent sequence model benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
@@ -130,15 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args, extras) -> int:
+    from bench.checks import check_accelerator, make_out
     from bench.config import resolve
     from bench.hardware import rnn_kernel
-    from bench.runner import run
+    from bench.locks import CellBusy, run_lock
+    from bench.runner import record_paths, run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
+    check_accelerator(cfg.accelerator)
     # a precision that no kernel here can run stops with one line before any work
     rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
-    record, path = run(cfg)
+    make_out(cfg.out)
+    try:
+        with run_lock(record_paths(cfg)[0]):
+            record, path = run(cfg)
+    except CellBusy as e:
+        raise BenchError(
+            f"this config is already being run ({e}); wait for it, or pass another --out"
+        ) from None
     if path is None:  # a DDP rank other than 0: rank 0 reports
         return 0
     status = record["status"]
@@ -158,7 +179,7 @@ def cmd_run(args, extras) -> int:
     if status == "failed":
         print(f"error: {record['reason']}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if status == "interrupted" else 0
 
 
 def cmd_tasks(args, extras) -> int:
@@ -180,33 +201,6 @@ def cmd_models(args, extras) -> int:
     for name in models.names():
         print(f"{name:10s} {models.DESCRIPTIONS[name]}")
     return 0
-
-
-def cmd_sweep(args, extras) -> int:
-    from bench.suites import load_suite
-    from bench.sweep import sweep
-
-    if args.jobs < 1:
-        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
-    suite = load_suite(args.suite, args.out)
-    if args.wandb_sweep:
-        from bench.sweep import wandb_sweep
-
-        print(wandb_sweep(suite, args.suite))
-        return 0
-    if args.cell is not None:
-        if not 0 <= args.cell < len(suite.cells):
-            raise BenchError(
-                f"--cell {args.cell} is out of range; suite '{suite.name}' has cells 0-{len(suite.cells) - 1}"
-            )
-        suite.cells = [suite.cells[args.cell]]
-    counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
-    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
-    print(
-        f"records: {suite.cells[0].cfg.out}\ntable: python -m bench table {args.suite}"
-        + (f" --out {args.out}" if args.out else "")
-    )
-    return 1 if counts.get("failed") else 0
 
 
 def cmd_table(args, extras) -> int:
@@ -250,40 +244,16 @@ def cmd_board(args, extras) -> int:
     return 0
 
 
+def cmd_sweep(args, extras) -> int:
+    from bench.cli_sweep import cmd_sweep
+
+    return cmd_sweep(args, extras)
+
+
 def cmd_reproduce(args, extras) -> int:
-    from pathlib import Path
+    from bench.cli_sweep import cmd_reproduce
 
-    from rich.console import Console
-    from rich.table import Table
-
-    from bench import reproduce, table
-    from bench.suites import load_suite
-    from bench.sweep import sweep
-
-    suite = load_suite(args.suite)
-    ref_path = Path(args.reference) if args.reference else reproduce.reference_path(suite)
-    if not ref_path.is_file():
-        raise BenchError(
-            f"no reference table at {ref_path}; make one with "
-            f"`python -m bench table {args.suite} --format csv --output {ref_path}`"
-        )
-    suite = load_suite(args.suite, args.out or reproduce.fresh_folder(suite))
-    counts = sweep(suite, args.jobs)
-    new = table.to_csv(suite, table.collect(suite))
-    (Path(suite.cells[0].cfg.out) / "table.csv").write_text(new)
-    rows, ok = reproduce.compare(ref_path.read_text(), new, suite.tolerances)
-    t = Table(title=f"{suite.name}: reproduced vs {ref_path}", title_justify="left")
-    for head in ("cell", "metric", "reference", "reproduced", "tolerance", "verdict"):
-        t.add_column(head)
-    for r in rows:
-        t.add_row(*r[:-1], "[green]ok[/]" if r[-1] == "ok" else "[bold red]MISMATCH[/]")
-    Console(width=160).print(t)
-    bad = sum(r[-1] != "ok" for r in rows)
-    print(
-        f"{len(rows) - bad} of {len(rows)} compared values match; sweep {counts['wall_time_s']} s; "
-        f"records in {suite.cells[0].cfg.out}"
-    )
-    return 0 if ok else 1
+    return cmd_reproduce(args, extras)
 
 
 def cmd_generate(args, extras) -> int:
@@ -312,5 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, extras)
     except BenchError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run records itself as interrupted)
+        print("error: interrupted", file=sys.stderr)
+        return 130

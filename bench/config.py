@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.checks import check_numbers, check_out, check_strategy, read_mapping, yaml_line
 from bench.errors import BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -87,19 +86,18 @@ def parse_clip(clip: str) -> tuple[float | None, str | None]:
 
 
 def read_yaml(path: Path) -> dict:
-    """A flat YAML mapping; a clear error for a missing file or a non-mapping."""
+    """A flat YAML mapping; one-line errors for a missing file, bad syntax (with its line) or a non-mapping."""
     if not path.is_file():
         raise BenchError(f"config file '{path}' not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise BenchError(f"config file '{path}' must hold a mapping of key: value, got {type(data).__name__}")
-    return data
+    return read_mapping(path)[0]
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Convert a value (from YAML or a command-line string) to the type of the key's default."""
     kind = type(default)
     try:
+        if isinstance(value, bool) and kind is not bool:  # YAML `hidden_size: true` is not the number 1
+            raise ValueError
         if kind is bool and isinstance(value, str):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError
@@ -123,35 +121,56 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
     import tasks
 
     layers = [read_yaml(Path(config_file))] if config_file else []
+    files = {id(layer): Path(config_file) for layer in layers}  # layer -> its file, for errors with a line
     layers.append({k: v for k, v in overrides.items() if v is not None})
     task_name = next((layer["task"] for layer in reversed(layers) if "task" in layer), RunConfig.task)
-    task = tasks.get(task_name)
+    task = tasks.get(_coerce("task", task_name, RunConfig.task))
     task_file = CONFIG_DIR / f"{task.name}.yaml"
     if task_file.is_file():
         layers.insert(0, read_yaml(task_file))
+        files[id(layers[0])] = task_file
 
     base = RunConfig()
     top = {f.name: getattr(base, f.name) for f in fields(RunConfig) if f.name != "options"}
     opts = dataclasses.asdict(task.Options())
     for layer in layers:
         for key, value in layer.items():
-            key = key.replace("-", "_")
-            if key in top:
-                top[key] = _coerce(key, value, top[key])
-            elif key in opts:
-                opts[key] = _coerce(key, value, opts[key])
-            elif key == "options" and isinstance(value, dict):
-                layers.append(value)  # nested form is accepted too
-            else:
-                valid = sorted(set(top) | set(opts))
-                raise BenchError(
-                    f"unknown config key '{key}' for task '{task.name}'; valid: {', '.join(valid)}"
-                )
+            try:
+                _merge(key, value, top, opts, task.name, layers)
+            except BenchError as e:
+                raise located(e, files.get(id(layer)), key) from None
+            if key == "options" and id(layer) in files:
+                files[id(layers[-1])] = files[id(layer)]
     cfg = RunConfig(**top, options=opts)
     cfg.dataset = cfg.dataset or task.default_dataset
     validate(cfg, models.names())
     task.check_options(cfg)
     return cfg
+
+
+def _merge(key, value, top: dict, opts: dict, task_name: str, layers: list) -> None:
+    """Apply one key of a layer to the run's top-level fields or task options."""
+    if not isinstance(key, str):
+        raise BenchError(f"config key {key!r} must be a name")
+    key = key.replace("-", "_")
+    if key in top:
+        top[key] = _coerce(key, value, top[key])
+    elif key in opts:
+        opts[key] = _coerce(key, value, opts[key])
+    elif key == "options" and isinstance(value, dict):
+        layers.append(value)  # nested form is accepted too
+    else:
+        valid = sorted(set(top) | set(opts))
+        raise BenchError(f"unknown config key '{key}' for task '{task_name}'; valid: {', '.join(valid)}")
+
+
+def located(error: BenchError, path: Path | None, key) -> BenchError:
+    """The error prefixed with the config file and the line of `key` in it (top level or under options)."""
+    if path is None:
+        return error
+    text = path.read_text()
+    line = yaml_line(text, [key]) or yaml_line(text, ["options", key])
+    return BenchError(f"config file '{path}'{f' line {line}' if line else ''}: {error}")
 
 
 def validate(cfg: RunConfig, model_names: list[str]) -> None:
@@ -161,6 +180,9 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         raise BenchError(f"unknown model '{cfg.model}'; valid: {', '.join(model_names)}")
     tasks.get(cfg.task).check_dataset(cfg.dataset)
     parse_clip(cfg.clip)
+    check_numbers(cfg)
+    check_strategy(cfg.strategy)
+    check_out(cfg.out)
     for key in POSITIVE:
         if not getattr(cfg, key) > 0:
             raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -73,31 +74,42 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
 def download(
     dataset: str, relpath: str, url: str, sha256: str | None = None, sha1: str | None = None
 ) -> Path:
-    """Download `url` into the cache (atomically), check its sha256 (or sha1, where only that is known), and
-    return the file's path."""
+    """Download `url` into the cache, check its sha256 (or sha1, where only that is known) before it is moved
+    into place, and return the file's path. A cached download that fails the check is removed."""
+    dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
+    if dest.exists():
+        if _verified(dest, sha256, sha1):
+            return dest
+        dest.unlink()
+        print(
+            f"warning: cached download {dest} failed its checksum; removed, downloading again",
+            file=sys.stderr,
+        )
     if os.environ.get("BENCH_OFFLINE") == "1":
         raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
-    dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
-    if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(dest.suffix + ".part")
-        print(f"downloading {dataset} from {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except (urllib.error.URLError, OSError) as e:
-            tmp.unlink(missing_ok=True)
-            raise missing(
-                dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})"
-            ) from None
-        tmp.replace(dest)
-    if (sha256 and file_digest(dest) != sha256) or (sha1 and file_digest(dest, "sha1") != sha1):
-        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
+    print(f"downloading {dataset} from {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f)
+    except (urllib.error.URLError, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        raise missing(
+            dataset, relpath, f", and downloading {url} failed ({getattr(e, 'reason', e)})"
+        ) from None
+    if not _verified(tmp, sha256, sha1):
+        tmp.unlink()
         raise BenchError(
             f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "
             "run again to retry"
         )
+    tmp.replace(dest)
     return dest
+
+
+def _verified(path: Path, sha256: str | None, sha1: str | None) -> bool:
+    return not (sha256 and file_digest(path) != sha256) and not (sha1 and file_digest(path, "sha1") != sha1)
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
@@ -127,7 +139,14 @@ def cached_tensors(name: str, params: dict, build: Callable[[], dict]) -> dict:
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_root() / "features" / f"{name}-{key}.pt"
     if path.exists():
-        return torch.load(path, weights_only=True)
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as e:  # a truncated or foreign file: zip, pickle and EOF errors come in many types
+            path.unlink(missing_ok=True)
+            print(
+                f"warning: cached features {path} are unreadable ({type(e).__name__}); removed, rebuilding",
+                file=sys.stderr,
+            )
     data = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")

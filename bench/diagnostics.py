@@ -34,6 +34,9 @@ def temporal_profile(loss_fn, feats: torch.Tensor) -> list[float]:
 
 
 def reach(profile: list[float]) -> float:
+    """log10(first / last); NaN where it is undefined (an empty or non-finite profile, a zero last step)."""
+    if not profile:
+        return math.nan
     first, last = profile[0], profile[-1]
     if not (first > 0 and last > 0):
         return -math.inf if last > 0 else math.nan
@@ -133,16 +136,21 @@ class GradientDiagnostics(pl.Callback):
             "grad/norm_median": statistics.median(finite),
             "grad/norm_p99": q[98],
             "grad/norm_max": max(finite),
-            "grad/ih_norm_median": statistics.median(self.ih),
-            "grad/hh_norm_median": statistics.median(self.hh),
+            "grad/ih_norm_median": _median(self.ih),
+            "grad/hh_norm_median": _median(self.hh),
             "grad/clip_rate": self.clipped / len(norms),
             "grad/nonfinite_steps": self.nonfinite,
             "grad/spikes": sum(n > SPIKE * statistics.median(finite) for n in finite),
         }
         if self.profile:
             out["grad/reach"] = reach(self.profile)  # at the last validation epoch
-            out["grad/reach_median"] = statistics.median(r for r in self.reaches if not math.isnan(r))
+            out["grad/reach_median"] = _median([r for r in self.reaches if not math.isnan(r)])
         return out
+
+
+def _median(values: list[float]) -> float:
+    """The median, NaN for no values: a saturated run (every reach undefined) still gets its summary."""
+    return statistics.median(values) if values else math.nan
 
 
 def probe_batch(trainer, module) -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,25 +5,29 @@ run: python -m bench generate runs/lm-tiny-shakespeare-lstm-<hash>.json --prompt
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import torch
 
-from bench.config import RunConfig
+from bench.config import RunConfig, config_hash
 from bench.errors import BenchError
 
 
-def checkpoint_path(run: str) -> Path:
-    """The checkpoint of `run`: the path itself, or the "checkpoint" key of a record."""
+def checkpoint_path(run: str) -> tuple[Path, str | None]:
+    """The checkpoint of `run` and the config hash it must have: the path itself (no hash to check), or the
+    "checkpoint" and "hash" keys of a record."""
     path = Path(run).expanduser()
     if not path.is_file():
         raise BenchError(f"run '{run}' not found; pass a record (.json) or a checkpoint (.ckpt)")
     if path.suffix != ".json":
-        return path
+        return path, None
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchError(f"record '{path}' is not valid JSON ({e})") from None
+    if not isinstance(record, dict):
+        raise BenchError(f"'{path}' is not a run record (a JSON object written by bench run)")
     if not record.get("checkpoint"):
         why = (
             f" (status {record.get('status')}: {record.get('reason')})"
@@ -36,7 +40,7 @@ def checkpoint_path(run: str) -> Path:
         ckpt = path.with_suffix("") / ckpt.name
     if not ckpt.is_file():
         raise BenchError(f"checkpoint '{record['checkpoint']}' of record '{path}' not found")
-    return ckpt
+    return ckpt, record.get("hash")
 
 
 def load_run(run: str):
@@ -44,23 +48,37 @@ def load_run(run: str):
     import tasks
     from bench.module import SeqModule
 
-    path = checkpoint_path(run)
+    path, expected = checkpoint_path(run)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle and zip errors come in many types
         raise BenchError(f"cannot read checkpoint '{path}': {type(e).__name__}: {e}") from None
     saved = ckpt.get("bench") if isinstance(ckpt, dict) else None
-    if saved is None:
+    if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and "state_dict" in ckpt):
         raise BenchError(
             f"checkpoint '{path}' holds no run config and vocabulary; was it written by bench run?"
         )
     known = {f.name for f in dataclasses.fields(RunConfig)}
-    cfg = RunConfig(**{k: v for k, v in saved["config"].items() if k in known})
+    try:
+        cfg = RunConfig(**{k: v for k, v in saved["config"].items() if k in known})
+        found = config_hash(cfg)
+    except (TypeError, ValueError) as e:
+        raise BenchError(f"checkpoint '{path}' holds a config this version cannot read ({e})") from None
+    if expected is not None and found != expected:
+        raise BenchError(
+            f"checkpoint '{path}' belongs to config {found}, not to the record's {expected}; "
+            "it was replaced by another run: rerun the record's config"
+        )
     task = tasks.get(cfg.task)
     if not hasattr(task, "encode"):
         raise BenchError(f"'{path}' is a '{cfg.task}' run; generate needs a language-model run (task lm)")
-    module = SeqModule(cfg, task, saved["info"])
-    module.load_state_dict(ckpt["state_dict"])  # the encoder regroups its fused weights itself
+    try:
+        module = SeqModule(cfg, task, saved.get("info"))
+        module.load_state_dict(ckpt["state_dict"])  # the encoder regroups its fused weights itself
+    except Exception as e:  # a checkpoint of another model or version: shapes and keys do not match
+        raise BenchError(
+            f"checkpoint '{path}' does not fit its own config ({type(e).__name__}: {e})"
+        ) from None
     return module.eval(), task, saved["info"]
 
 
@@ -101,8 +119,12 @@ def generate(
     """The continuation (without the prompt) of `prompt` by the run's model."""
     if length < 1:
         raise BenchError(f"'length' must be positive, got {length}")
-    if not temperature >= 0:
-        raise BenchError(f"'temperature' must not be negative, got {temperature} (0 samples greedily)")
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise BenchError(
+            f"'temperature' must be a finite number >= 0, got {temperature} (0 samples greedily)"
+        )
+    if seed is not None and not 0 <= seed < 2**63:
+        raise BenchError(f"'seed' must be in [0, 2**63), got {seed}")
     module, task, info = load_run(run)
     ids = task.encode(prompt, info)
     return task.decode(sample(module, ids, length, temperature, seed), info)

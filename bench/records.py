@@ -80,8 +80,10 @@ def read_record(path: Path, warn: bool = True) -> dict | None:
         return None
     try:
         record = json.loads(path.read_text())
-        if not isinstance(record, dict) or "status" not in record:
+        if not isinstance(record, dict) or not isinstance(record.get("status"), str):
             raise ValueError("not a run record")
+        if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
+            raise ValueError("an 'ok' record without its metrics")
         return record
     except (ValueError, UnicodeDecodeError) as e:
         if warn:

@@ -8,6 +8,8 @@ import logging
 import math
 import os
 import re
+import shutil
+import signal
 import sys
 import time
 import traceback
@@ -25,7 +27,8 @@ from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.errors import BenchError, Diverged
 from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
-from bench.records import environment, write_json
+from bench.publish import publish, work_dir
+from bench.records import environment
 
 # Lightning advertises its cloud logger on every Trainer, and torch deprecates a class that Lightning 2.6 still
 # uses: neither line is something a user of this suite can act on.
@@ -99,9 +102,11 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
 def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     """Train, restore the best checkpoint, test, and write the record (path None on DDP ranks other than 0).
 
-    Never raises for a failed run."""
+    Never raises for a failed or interrupted run, and writes a record whatever its metrics look like. It trains
+    into a work folder that replaces the run folder only when the run finishes (bench.publish)."""
     task = tasks.get(cfg.task)
-    record_path, run_dir = record_paths(cfg)
+    record_path, final_dir = record_paths(cfg)
+    run_dir = work_dir(final_dir)
     record = {
         "status": "failed",
         "reason": "",
@@ -119,8 +124,10 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     }
     throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clip)
     module = trainer = logger = None
-    start = time.perf_counter()
+    start, sigint = time.perf_counter(), signal.getsignal(signal.SIGINT)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
+    if "LOCAL_RANK" not in os.environ:  # a single or launching process: a killed attempt's folder is stale
+        shutil.rmtree(run_dir, ignore_errors=True)
     try:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -155,6 +162,9 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         record.update(status="diverged", reason=str(e), diverged_step=e.step)
     except BenchError as e:
         record["reason"] = str(e)
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; Lightning turns it into SystemExit(1) inside fit
+        record.update(status="interrupted", reason=f"interrupted ({type(e).__name__}); rerun to resume")
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C from then on; the caller may want it
     except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
         record.update(reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     record["wall_time_s"] = round(time.perf_counter() - start, 2)
@@ -164,22 +174,31 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     record.update(world_size=world, global_batch_size=cfg.batch_size)
     if trainer is not None and not trainer.is_global_zero:
         return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
-    if module is not None:
-        _summarize_history(record, module.history, task)
-        record["grad_summary"] = diagnostics.summary()
-        record["grad_profile"] = diagnostics.profile
-        if diagnostics.profile:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            title = f"{cfg.task}/{cfg.dataset} {cfg.model} clip {cfg.clip}"
-            record["grad_profile_png"] = save_profile_plot(
-                diagnostics.profile, run_dir / "grad_profile.png", title
-            )
+    if module is not None:  # each summary on its own: a failure in one (a plot, NaNs) loses nothing else
+        _guard(record, "history", lambda: _summarize_history(record, module.history, task))
+        _guard(record, "grad_summary", lambda: record.update(grad_summary=diagnostics.summary()))
+        _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
     if logger is not None:
         from bench import tracking
 
-        record["wandb"] = tracking.finish(logger, record)
-    write_json(record_path, record)
-    return record, record_path
+        _guard(record, "wandb", lambda: record.update(wandb=tracking.finish(logger, record)))
+    return publish(record, record_path, final_dir)
+
+
+def _guard(record: dict, what: str, fn) -> None:
+    """Run one summarising step; its error goes into the record instead of losing the record."""
+    try:
+        fn()
+    except Exception as e:
+        record.setdefault("summary_errors", {})[what] = f"{type(e).__name__}: {e}"
+
+
+def _save_profile(record: dict, profile: list[float], cfg: RunConfig, run_dir: Path) -> None:
+    record["grad_profile"] = profile
+    if profile:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        title = f"{cfg.task}/{cfg.dataset} {cfg.model} clip {cfg.clip}"
+        record["grad_profile_png"] = save_profile_plot(profile, run_dir / "grad_profile.png", title)
 
 
 def _scalar(v) -> bool:

@@ -11,7 +11,8 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.config import CONFIG_DIR, RunConfig, read_yaml, resolve
+from bench.checks import read_mapping, yaml_line
+from bench.config import CONFIG_DIR, RunConfig, resolve
 from bench.errors import BenchError
 
 SUITE_DIR = CONFIG_DIR / "suites"
@@ -62,12 +63,27 @@ def load_suite(name: str, out: str | None = None) -> Suite:
         raise BenchError(
             f"unknown suite '{name}'; valid: {', '.join(suite_names())} (or a path to a .yaml file)"
         )
-    spec = read_yaml(path)
-    bad = sorted(set(spec) - set(SUITE_KEYS))
-    if bad:
-        raise BenchError(f"unknown key '{bad[0]}' in suite {path}; valid: {', '.join(SUITE_KEYS)}")
+    spec, text = read_mapping(path, "suite")
+
+    def bad(message: str, *keys) -> BenchError:
+        line = yaml_line(text, list(keys)) if keys else None
+        return BenchError(f"suite {path}{f' line {line}' if line else ''}: {message}")
+
+    unknown = sorted(set(spec) - set(SUITE_KEYS))
+    if unknown:
+        raise bad(f"unknown key '{unknown[0]}'; valid: {', '.join(SUITE_KEYS)}", unknown[0])
     if not isinstance(spec.get("tasks"), dict) or not spec["tasks"]:
-        raise BenchError(f"suite {path} needs a 'tasks' mapping (task -> datasets and overrides)")
+        raise bad("needs a 'tasks' mapping (task -> datasets and overrides)", "tasks")
+    for key in ("common", "tolerances"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise bad(f"'{key}' must be a mapping of key: value, got {type(spec[key]).__name__}", key)
+    for task, entry in spec["tasks"].items():
+        if not isinstance(entry or {}, dict):
+            raise bad(
+                f"task '{task}' must map to its datasets and overrides, got {type(entry).__name__}",
+                "tasks",
+                task,
+            )
     suite = Suite(path.stem, path, spec.get("description", ""), tolerances=spec.get("tolerances") or {})
     where = f"suite {path}"
     models = _as_list(spec.get("models", ["rnn", "lstm", "gru"]), "models", where)

@@ -2,14 +2,19 @@
 
 Each cell runs as its own `python -m bench run --config <cell.yaml>` process (a crash cannot take the sweep
 down; its output goes to <out>/logs/). On a machine with GPUs, process slot i sees only GPU i mod count.
+A cell runs under its lock (bench.locks), its process dies with the sweep, and Ctrl-C records the running cells
+as interrupted; logs/sweep.log says when each cell started and how it ended.
 
 run: python -m bench sweep ci --jobs 2
 """
 
+import ctypes
 import os
 import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,11 +30,50 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from bench.records import read_record, write_json
+from bench.locks import CellBusy, cell_lock
+from bench.publish import FINISHED as DONE
+from bench.publish import write_unfinished
+from bench.records import read_record
 from bench.runner import record_paths
 from bench.suites import Cell, Suite
 
-DONE = ("ok", "diverged")
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the sweep after its running cells were recorded as interrupted; carries the counts."""
+
+    def __init__(self, counts: dict):
+        super().__init__("interrupted")
+        self.counts = counts
+
+
+class Control:
+    """What the sweep's threads share: the stop flag, the running processes, and the sweep log."""
+
+    def __init__(self, journal: Path | None = None):
+        self.stop = threading.Event()
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.journal = journal
+        self._lock = threading.Lock()
+
+    def note(self, text: str) -> None:
+        if self.journal is not None:
+            with self._lock, open(self.journal, "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+
+    def signal(self, sig: int) -> None:
+        for proc in list(self.procs.values()):
+            try:
+                proc.send_signal(sig)
+            except (ProcessLookupError, OSError):
+                pass
+
+
+def _die_with_parent() -> None:
+    """In the run process before exec: SIGTERM when the sweep dies, so a kill -9 of a sweep leaves no orphan.
+    (Linux's parent-death signal follows the thread that started the process: it lives until the run ends.)"""
+    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
@@ -46,44 +90,89 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
     return todo
 
 
+def failed_cells(suite: Suite) -> list[Path]:
+    """Records of the suite whose status is failed (each config once)."""
+    paths = dict.fromkeys(record_paths(c.cfg)[0] for c in suite.cells)
+    return [p for p in paths if (r := read_record(p, warn=False)) and r["status"] == "failed"]
+
+
 def device_slots(jobs: int, gpu_count: int) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES for each process slot: one GPU each, round-robin; None on a CPU-only machine."""
     return [str(i % gpu_count) if gpu_count else None for i in range(jobs)]
 
 
-def run_cell(cell: Cell, slot: str | None, threads: int, extra: dict) -> str:
-    record_path, run_dir = record_paths(cell.cfg)
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def run_cell(cell: Cell, slot: str | None, threads: int, extra: dict, ctl: Control | None = None) -> str:
+    """Run one cell under its lock; returns its status, 'skipped' (finished meanwhile by another sweep),
+    'busy' (another process runs it) or 'not started' (the sweep was stopped first)."""
+    ctl = ctl or Control()
+    record_path, _ = record_paths(cell.cfg)
     logs = Path(cell.cfg.out) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    try:
+        with cell_lock(record_path) as held:
+            record = read_record(record_path, warn=False)
+            if record and record["status"] in DONE:
+                return "skipped"
+            if ctl.stop.is_set():
+                return "not started"
+            return _run_locked(cell, slot, threads, extra, ctl, held, logs)
+    except CellBusy as e:
+        ctl.note(f"busy {record_path.stem}: {e}")
+        return "busy"
+
+
+def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held, logs: Path) -> str:
+    record_path, _ = record_paths(cell.cfg)
     cell_file = logs / f"{record_path.stem}.yaml"
     overrides = {"threads": threads, **cell.overrides, **extra}
     cell_file.write_text(yaml.safe_dump(overrides, sort_keys=True))
-    env = dict(os.environ)
+    env = {**os.environ, "BENCH_CELL_LOCKED": "1"}  # this sweep holds the cell's lock for the run
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
+    before, key = _mtime(record_path), threading.get_ident()
     with open(logs / f"{record_path.stem}.log", "w") as log:
-        code = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "bench", "run", "--config", str(cell_file)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-        ).returncode
-    record = read_record(record_path, warn=False)
-    if record is None:  # killed before it could write: record the failure so the table shows it
+            start_new_session=True,  # Ctrl-C reaches the sweep alone, which stops its cells in order
+            preexec_fn=_die_with_parent if _LIBC is not None else None,
+        )
+        ctl.procs[key] = proc
+        held.started(proc.pid)
+        ctl.note(f"start {record_path.stem} pid {proc.pid}")
+        try:
+            code = proc.wait()
+        finally:
+            ctl.procs.pop(key, None)
+    record = read_record(record_path, warn=False) if _mtime(record_path) != before else None
+    if record is None:  # killed before it could write: record it so the table shows it and a resume knows
+        stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
         record = {
-            "status": "failed",
+            "status": "interrupted" if stopped else "failed",
             "reason": f"run process exited with code {code} and wrote no record; "
             f"see {logs / (record_path.stem + '.log')}",
             "task": cell.cfg.task,
             "config": overrides,
         }
-        write_json(record_path, record)
+        write_unfinished(record, record_path)
+    ctl.note(f"end {record_path.stem} {record['status']} (exit {code})")
     return record["status"]
 
 
 def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool = False) -> dict[str, int]:
-    """Run the pending cells; returns a count per status (including cells that were already done)."""
+    """Run the pending cells; returns a count per status (including cells that were already done).
+
+    Ctrl-C stops the running cells (recorded as interrupted, rerun on resume) and raises SweepInterrupted."""
     todo = pending_cells(suite, retry_failed)
     counts = {"skipped": len(suite.cells) - len(todo)}
     threads = int(suite.cells[0].overrides.get("threads", 0)) or max(1, (os.cpu_count() or 1) // jobs)
@@ -91,6 +180,8 @@ def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool =
     for slot in device_slots(jobs, torch.cuda.device_count()):
         slots.put(slot)
     extra = {"wandb": True, "wandb_project": f"seqbench-{suite.name}"} if wandb else {}
+    (Path(suite.cells[0].cfg.out) / "logs").mkdir(parents=True, exist_ok=True)
+    ctl = Control(Path(suite.cells[0].cfg.out) / "logs" / "sweep.log")
     running: dict[int, str] = {}
     columns = (
         TextColumn("{task.description}"),
@@ -109,17 +200,39 @@ def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool =
             running[i] = f"{cell.row} {cell.col} seed {cell.cfg.seed}"
             progress.update(bar, description=f"{suite.name}: {' | '.join(running.values())}")
             try:
-                status = run_cell(cell, slot, threads, extra)
+                status = run_cell(cell, slot, threads, extra, ctl)
             finally:
                 slots.put(slot)
                 running.pop(i, None)
             counts[status] = counts.get(status, 0) + 1
             progress.update(bar, advance=1, description=f"{suite.name}: {' | '.join(running.values())}")
 
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(lambda args: work(*args), enumerate(todo)))
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        futures = [pool.submit(work, i, cell) for i, cell in enumerate(todo)]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            ctl.stop.set()
+            ctl.note("interrupted: stopping the running cells")
+            ctl.signal(signal.SIGINT)  # each run records itself as interrupted
+            _drain(pool, ctl)
+            counts["wall_time_s"] = round(time.perf_counter() - start, 1)
+            raise SweepInterrupted(counts) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     counts["wall_time_s"] = round(time.perf_counter() - start, 1)
     return counts
+
+
+def _drain(pool: ThreadPoolExecutor, ctl: Control) -> None:
+    """Wait for the stopped cells to write their records; a second Ctrl-C kills them."""
+    while True:
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        except KeyboardInterrupt:
+            ctl.signal(signal.SIGKILL)
 
 
 def wandb_sweep(suite: Suite, name: str) -> str:

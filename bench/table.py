@@ -112,7 +112,7 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
         return title, rows
 
     def primary(g: Group) -> str:
-        text = fmt(*g.stat(g.primary))
+        text = show(g, g.primary)
         bad = ", ".join(f"{n} {s}" for s, n in g.status.items() if s != "ok")
         return ("**" + text + "**" if g.best else text) + (f" [{bad}]" if bad else "")
 
@@ -140,8 +140,18 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
         )
     )
     for key in [k for k in GRAD_TABLES if any(k in g.values for g in groups)]:
-        out.append(table(key, lambda g, key=key: fmt(*g.stat(key), digits=3)))
+        out.append(table(key, lambda g, key=key: show(g, key, digits=3)))
     return out
+
+
+def show(g: Group, key: str, digits: int = 4) -> str:
+    """fmt of the statistic, plus the runs whose value is NaN (a saturated run's reach, a NaN loss): shown, not
+    averaged."""
+    nans = sum(1 for x in g.values.get(key, []) if x is not None and math.isnan(x))
+    mean, std, n = g.stat(key)
+    if not nans:
+        return fmt(mean, std, n, digits)
+    return f"nan (n={nans})" if not n else f"{fmt(mean, std, n, digits)} + {nans} nan"
 
 
 def to_markdown(suite: Suite, groups: list[Group]) -> str:

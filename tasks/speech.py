@@ -6,6 +6,7 @@ run: python -m bench run --task speech --model lstm --dataset fsdd
 import math
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,17 +57,7 @@ def fsdd_files() -> tuple[Path, list[Path]]:
     rel = "fsdd/recordings"
     root = datasets.find(rel)
     if root is None:
-        archive = datasets.download("fsdd", rel, FSDD_URL)
-        tmp = datasets.cache_root() / "fsdd" / "extract"
-        datasets.safe_extract(archive, tmp)
-        (src,) = tmp.glob("*/recordings")
-        root = datasets.cache_root() / rel
-        src.rename(root)
-        if fsdd_digest(root) != FSDD_DIGEST:
-            raise BenchError(
-                f"FSDD recordings in {root} do not match the expected checksum; delete the folder "
-                "and run again"
-            )
+        root = fsdd_download(rel)
     files = sorted(root.glob("*.wav"))
     if not files:
         raise datasets.missing("fsdd", rel, f" ({root} holds no .wav files)")
@@ -74,6 +65,30 @@ def fsdd_files() -> tuple[Path, list[Path]]:
         if not FSDD_NAME.match(f.name):
             raise BenchError(f"unexpected FSDD file name {f}; expected {{digit}}_{{speaker}}_{{take}}.wav")
     return root, files
+
+
+def fsdd_download(rel: str) -> Path:
+    """Download and extract FSDD, verify the recordings file by file, and only then move them into place.
+
+    GitHub's tag archives are generated on the fly, so no checksum of the archive itself can be known; the
+    digest is over the recordings instead."""
+    archive = datasets.download("fsdd", rel, FSDD_URL)
+    tmp = datasets.cache_root() / "fsdd" / f"extract-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        datasets.safe_extract(archive, tmp)
+        found = list(tmp.glob("*/recordings"))
+        if len(found) != 1 or fsdd_digest(found[0]) != FSDD_DIGEST:
+            archive.unlink(missing_ok=True)
+            raise BenchError(
+                f"the FSDD download {archive.name} does not hold the expected recordings (checksum mismatch); "
+                "it was removed, run again to retry"
+            )
+        root = datasets.cache_root() / rel
+        found[0].rename(root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
 
 
 def fsdd_digest(root: Path) -> str:
@@ -135,6 +150,8 @@ class SpeechTask(ClassifierTask):
         for key in ("n_mels", "n_mfcc", "win_ms", "hop_ms"):
             if not o[key] > 0:
                 raise BenchError(f"'{key}' must be positive, got {o[key]}")
+        if o["features"] == "mfcc" and o["n_mfcc"] > o["n_mels"]:  # MFCCs are a transform of the mel bins
+            raise BenchError(f"'n_mfcc' must not exceed 'n_mels' ({o['n_mels']}), got {o['n_mfcc']}")
         if o["split"] == "speaker" and cfg.dataset != "fsdd":
             raise BenchError(f"split 'speaker' is defined for dataset fsdd only, not '{cfg.dataset}'")
 

@@ -36,6 +36,69 @@ def test_bad_arguments(args, message, capsys):
     assert usage_error(["run", *args], capsys).startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lr", "inf"], "error: 'lr' must be a finite number, got inf"),
+        (["--weight-decay", "inf"], "error: 'weight_decay' must be a finite number, got inf"),
+        (["--weight-decay", "nan"], "error: 'weight_decay' must be a finite number, got nan"),
+        (["--max-minutes", "nan"], "error: 'max_minutes' must be a finite number, got nan"),
+        (["--recurrent-init-scale", "nan"], "error: 'recurrent_init_scale' must be a finite number, got nan"),
+        (["--seed", "-1"], "error: 'seed' must be in [0, 4294967295], got -1"),
+        (["--strategy", "bogus"], "error: unknown strategy 'bogus'; valid: auto, ddp, ddp_spawn"),
+        (["--n-mfcc", "500"], "error: 'n_mfcc' must not exceed 'n_mels' (40), got 500"),
+        (["--train-limit", "nan"], "error: bad value for 'train_limit': 'nan' (expected int)"),
+    ],
+)
+def test_bad_numbers_and_names_are_caught_before_any_work(args, message, tmp_path, capsys):
+    """Row 9 of issue 13: each was accepted and failed later (or silently changed the run)."""
+    assert usage_error(["run", *args, "--out", str(tmp_path)], capsys).startswith(message)
+    assert list(tmp_path.iterdir()) == []  # no record, no folder
+
+
+def test_bad_config_files_are_one_line_with_file_and_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: lstm\nhidden_size: true\n")
+    assert "bad value for 'hidden_size': True (expected int)" in usage_error(
+        ["run", "--config", str(cfg)], capsys
+    )
+    cfg.write_text("model: lstm\nhidden_size: [16\n")
+    assert f"config file '{cfg}' line 3: " in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text("- lstm\n")
+    assert "must hold a mapping of key: value, got list" in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text("model: lstm\n\nhiden_size: 16\n")
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert error.startswith(f"error: config file '{cfg}' line 3: unknown config key 'hiden_size'"), error
+    cfg.write_text("options:\n  n_mfcc: 1.5\n")
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert error.startswith(f"error: config file '{cfg}' line 2: bad value for 'n_mfcc': 1.5"), error
+    cfg.write_text("options: {1: 2}\n")
+    assert "config key 1 must be a name" in usage_error(["run", "--config", str(cfg)], capsys)
+
+
+def test_out_that_is_a_file_fails_before_training(tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    out.write_text("not a folder")
+    error = usage_error(["run", "--dataset", "dtmf", "--out", str(out)], capsys)
+    assert error == f"error: 'out' {out} is a file, not a folder; pass a folder for records and checkpoints"
+
+
+def test_gpu_asked_for_on_a_machine_without_one(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    error = usage_error(["run", "--dataset", "dtmf", "--accelerator", "gpu", "--out", str(tmp_path)], capsys)
+    assert error.startswith("error: --accelerator gpu, but no CUDA device is visible") and not any(
+        tmp_path.iterdir()
+    )
+
+
+@pytest.mark.parametrize("argv", [["run", "--seed", "x"], ["run", "--lr"], ["sweep"], ["nope"]])
+def test_argparse_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("error: ") and "--help" in err[0]
+
+
 def test_missing_data_is_one_line(tmp_path, capsys):
     assert main(["run", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -242,7 +242,9 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
             "error: prompt characters outside the vocabulary: 'Z', 'b', '€' (the run's",
         ),
         (["--length", "0"], "error: 'length' must be positive, got 0"),
-        (["--temperature", "-1"], "error: 'temperature' must not be negative, got -1.0"),
+        (["--temperature", "-1"], "error: 'temperature' must be a finite number >= 0, got -1.0"),
+        (["--temperature", "nan"], "error: 'temperature' must be a finite number >= 0, got nan"),
+        (["--seed", "-5"], "error: 'seed' must be in [0, 2**63), got -5"),
     ]
     for args, message in cases:
         error = usage_error(["generate", str(path), *args], capsys)
@@ -253,6 +255,13 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
     failed.write_text(json.dumps({"status": "failed", "reason": "boom"}))
     assert main(["generate", str(failed)]) == 2
     assert "names no checkpoint (status failed: boom)" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.ckpt"  # a checkpoint bench did not write
+    torch.save({"state_dict": {}, "epoch": 3}, foreign)
+    assert usage_error(["generate", str(foreign)], capsys).endswith("was it written by bench run?")
+    other = json.loads(path.read_text()) | {"hash": "0123456789ab"}  # a record whose checkpoint was replaced
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    error = usage_error(["generate", str(tmp_path / "other.json")], capsys)
+    assert "not to the record's 0123456789ab" in error, error
 
 
 def test_word_level_encode_decode():

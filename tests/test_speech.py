@@ -119,6 +119,34 @@ def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
     assert root == offline_cache / "fsdd" / "recordings" and len(files) == 30
 
 
+def test_download_that_fails_its_checksum_is_never_accepted(tmp_path, monkeypatch, offline_cache):
+    """The recordings are verified before they are moved into place: a second run does not find them."""
+    import tarfile
+
+    src = write_fsdd(tmp_path / "src")
+    archive = tmp_path / "fsdd-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        t.add(src, arcname="free-spoken-digit-dataset-1.0/recordings")
+    monkeypatch.setenv("BENCH_OFFLINE", "0")
+    monkeypatch.setattr(speech, "FSDD_URL", archive.as_uri())
+    for _ in range(2):
+        with pytest.raises(BenchError, match=r"does not hold the expected recordings.*removed, run again"):
+            speech.fsdd_files()
+    assert not (offline_cache / "fsdd" / "recordings").exists()
+    assert sorted(p.name for p in (offline_cache / "fsdd").iterdir()) == []  # no extraction left behind
+
+
+def test_corrupt_feature_cache_is_named_removed_and_rebuilt(tmp_path, offline_cache, capsys):
+    write_fsdd(tmp_path / "data")
+    first = SPEECH._features(resolve({}))
+    (cached,) = (offline_cache / "features").glob("*.pt")
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated, as by a full disk or a kill
+    again = SPEECH._features(resolve({}))
+    torch.testing.assert_close(again["x"], first["x"])
+    assert f"cached features {cached} are unreadable" in capsys.readouterr().err
+    torch.testing.assert_close(SPEECH._features(resolve({}))["x"], first["x"])  # and saved whole again
+
+
 def test_speechcommands_digits_from_local_root(tmp_path):
     base = tmp_path / "sc" / "SpeechCommands" / "speech_commands_v0.02"
     rng = np.random.default_rng(0)

@@ -65,8 +65,13 @@ def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):
     [
         (
             "tasks: {speech: {}}\nmodel: [lstm]\n",
-            "unknown key 'model' in suite .*; valid: description, models, clips",
+            r"suite .*bad.yaml line 2: unknown key 'model'; valid: description, models, clips",
         ),
+        ("tasks:\n  speech: [dtmf, fsdd]\n", r"bad.yaml line 2: task 'speech' must map to its datasets"),
+        ("tasks: {speech: {}}\ncommon: [1, 2]\n", r"bad.yaml line 2: 'common' must be a mapping"),
+        ("tasks: {speech: {}\nseeds: [0\n", r"bad.yaml' line \d+: .*; fix the YAML syntax"),
+        ("- speech\n- lstm\n", r"bad.yaml' must hold a mapping of key: value, got list"),
+        ("tasks: {speech: {hidden_size: true}}\n", r"bad value for 'hidden_size': True \(expected int\)"),
         (
             "tasks: {speech: {hiden_size: 3}}\n",
             "task speech: unknown config key 'hiden_size' for task 'speech'",
@@ -131,10 +136,11 @@ def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys)
     row = "speech/dtmf n_mfcc=13"
     fake_records(suite, {(row, "lstm none"): [0.8, 0.9]})
     broken = record_paths(suite.cells[0].cfg)[0]
-    broken.write_text('{"status": "ok", "metr')
-    groups = {(g.row, g.col): g for g in table.collect(suite)}
-    assert groups[(row, "lstm none")].stat("acc")[2] == 1
-    assert f"warning: skipping unreadable record {broken}" in capsys.readouterr().err
+    for text in ('{"status": "ok", "metr', '{"status": "ok"}', '{"status": 3, "metrics": {}}', "[1]"):
+        broken.write_text(text)  # truncated, an ok record without metrics, a bad status, not an object
+        groups = {(g.row, g.col): g for g in table.collect(suite)}
+        assert groups[(row, "lstm none")].stat("acc")[2] == 1
+        assert f"warning: skipping unreadable record {broken}" in capsys.readouterr().err
 
 
 def test_table_without_runs_says_how_to_make_them(suite_file, tmp_path, capsys):
@@ -280,3 +286,8 @@ def test_stat_keeps_infinite_reach_and_drops_nan():
     mean, std, n = g.stat("grad/reach")
     assert mean == float("-inf") and std != std and n == 2
     assert table.fmt(mean, std, n) == "-inf ± nan (n=2)"
+    assert (
+        table.show(g, "grad/reach", 3) == "-inf ± nan (n=2) + 1 nan"
+    )  # a saturated run is shown, not hidden
+    g.values["grad/reach"] = [float("nan")] * 2
+    assert table.show(g, "grad/reach") == "nan (n=2)" and table.show(g, "loss") == "–"

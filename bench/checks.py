@@ -1,0 +1,98 @@
+"""Input checks that run before any work: finite numbers in range, known strategies, an output folder, and
+the line of a YAML key for one-line errors that name file and line.
+
+run: python -c "from bench.checks import yaml_line; print(yaml_line('a: 1\\nb: {c: 2}\\n', ['b', 'c']))"
+"""
+
+import dataclasses
+import math
+from pathlib import Path
+
+import yaml
+
+from bench.errors import BenchError
+
+SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is [0, 2**32 - 1]
+
+
+def check_numbers(cfg) -> None:
+    """Every float of the config and its task options finite; the seed within the range generators accept."""
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "options"}
+    for key, value in {**values, **cfg.options}.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BenchError(f"'{key}' must be a finite number, got {value}")
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
+
+
+def check_strategy(strategy: str) -> None:
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    valid = ["auto", *StrategyRegistry.available_strategies()]
+    if strategy not in valid:
+        raise BenchError(f"unknown strategy '{strategy}'; valid: {', '.join(valid)}")
+
+
+def check_out(out: str) -> None:
+    """The output folder exists or can be made, and is a folder: checked before a run trains for an hour."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise BenchError(f"'out' {out} is a file, not a folder; pass a folder for records and checkpoints")
+
+
+def make_out(out: str) -> None:
+    check_out(out)
+    try:
+        Path(out).expanduser().mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise BenchError(
+            f"cannot create the output folder '{out}' ({e.strerror}); pass another --out"
+        ) from None
+
+
+def check_accelerator(accelerator: str) -> None:
+    """A GPU asked for where none is visible fails now, not after data preparation."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise BenchError(f"--accelerator {accelerator}, but no CUDA device is visible; use cpu or auto")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise BenchError("--accelerator mps, but MPS is not available here; use cpu or auto")
+
+
+def read_mapping(path: Path, what: str = "config file") -> tuple[dict, str]:
+    """(the YAML mapping, its text); one-line errors with the file and line for syntax and type problems."""
+    try:
+        text = path.read_text()
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise BenchError(f"{what} '{path}'{where}: {problem}; fix the YAML syntax") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"cannot read {what} '{path}' ({type(e).__name__}: {e})") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise BenchError(f"{what} '{path}' must hold a mapping of key: value, got {type(data).__name__}")
+    bad = next((k for k in data if not isinstance(k, str)), None)
+    if bad is not None:
+        raise BenchError(f"{what} '{path}' line {yaml_line(text, [bad])}: key {bad!r} must be a name")
+    return data, text
+
+
+def yaml_line(text: str, keys: list) -> int | None:
+    """1-based line of the value at `keys` (a path of mapping keys) in YAML `text`, or None when absent."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in keys:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
+        if match is None:
+            return line
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line

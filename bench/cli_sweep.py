@@ -1,0 +1,98 @@
+"""The sweep and reproduce commands: run a suite's cells, report what failed, compare with the reference.
+
+run: python -m bench sweep ci --jobs 2
+"""
+
+import sys
+
+from bench.errors import BenchError
+
+
+def cmd_sweep(args, extras) -> int:
+    from bench.suites import load_suite
+    from bench.sweep import SweepInterrupted, failed_cells, pending_cells, sweep
+
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
+    suite = load_suite(args.suite, args.out)
+    if args.wandb_sweep:
+        from bench.sweep import wandb_sweep
+
+        print(wandb_sweep(suite, args.suite))
+        return 0
+    if args.cell is not None:
+        if not 0 <= args.cell < len(suite.cells):
+            raise BenchError(
+                f"--cell {args.cell} is out of range; suite '{suite.name}' has cells 0-{len(suite.cells) - 1}"
+            )
+        suite.cells = [suite.cells[args.cell]]
+    try:
+        counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+    except SweepInterrupted as e:
+        print(", ".join(f"{k}: {v}" for k, v in e.counts.items()))
+        print(
+            f"error: interrupted; {e.counts.get('interrupted', 0)} running cells recorded as interrupted; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    print(
+        f"records: {suite.cells[0].cfg.out}\ntable: python -m bench table {args.suite}"
+        + (f" --out {args.out}" if args.out else "")
+    )
+    failed = failed_cells(suite)
+    # cells found busy count only while the other sweep has not finished them
+    busy = len(pending_cells(suite)) if counts.get("busy") else 0
+    if busy:
+        print(
+            f"error: {busy} cells are still being run by another sweep or process (see "
+            f"{suite.cells[0].cfg.out}/logs/sweep.log); run again when it ends",
+            file=sys.stderr,
+        )
+    if failed:
+        names = ", ".join(p.stem for p in failed[:5]) + (
+            f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+        )
+        print(
+            f"error: {len(failed)} cells failed: {names}; logs in {suite.cells[0].cfg.out}/logs, "
+            "rerun them with --retry-failed",
+            file=sys.stderr,
+        )
+    return 1 if failed or busy else 0
+
+
+def cmd_reproduce(args, extras) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench import reproduce, table
+    from bench.suites import load_suite
+    from bench.sweep import sweep
+
+    suite = load_suite(args.suite)
+    ref_path = Path(args.reference) if args.reference else reproduce.reference_path(suite)
+    if not ref_path.is_file():
+        raise BenchError(
+            f"no reference table at {ref_path}; make one with "
+            f"`python -m bench table {args.suite} --format csv --output {ref_path}`"
+        )
+    suite = load_suite(args.suite, args.out or reproduce.fresh_folder(suite))
+    counts = sweep(suite, args.jobs)
+    new = table.to_csv(suite, table.collect(suite))
+    (Path(suite.cells[0].cfg.out) / "table.csv").write_text(new)
+    rows, ok = reproduce.compare(ref_path.read_text(), new, suite.tolerances)
+    t = Table(title=f"{suite.name}: reproduced vs {ref_path}", title_justify="left")
+    for head in ("cell", "metric", "reference", "reproduced", "tolerance", "verdict"):
+        t.add_column(head)
+    for r in rows:
+        t.add_row(*r[:-1], "[green]ok[/]" if r[-1] == "ok" else "[bold red]MISMATCH[/]")
+    Console(width=160).print(t)
+    bad = sum(r[-1] != "ok" for r in rows)
+    print(
+        f"{len(rows) - bad} of {len(rows)} compared values match; sweep {counts['wall_time_s']} s; "
+        f"records in {suite.cells[0].cfg.out}"
+    )
+    return 0 if ok else 1

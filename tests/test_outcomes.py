@@ -1,0 +1,102 @@
+"""Nothing finished is lost: a record for every run that started (saturated, diverged, failing summaries), and a
+failed or interrupted rerun never replaces a finished record or the checkpoint it describes."""
+
+import hashlib
+import json
+import math
+
+import tasks
+from bench.cli import main
+from bench.diagnostics import GradientDiagnostics, reach
+from bench.publish import attempt_path
+
+TINY = ["--dataset", "dtmf", "--hidden-size", "8", "--train-limit", "64", "--threads", "1"]
+
+
+def run_cli(args, capsys):
+    code = main(["run", *args])
+    out, _ = capsys.readouterr()
+    return code, out.strip().splitlines()[-1].removeprefix("record: ")
+
+
+def test_reach_and_summary_survive_nan_and_empty_data():
+    assert math.isnan(reach([])) and math.isnan(reach([1.0, 0.0])) and reach([0.0, 1.0]) == -math.inf
+    diag = GradientDiagnostics("none")
+    diag.norms, diag.ih, diag.hh = [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]
+    diag.profile, diag.reaches = [1.0, 0.0], [math.nan, math.nan]  # a saturated run: every reach undefined
+    summary = diag.summary()
+    assert math.isnan(summary["grad/reach"]) and math.isnan(summary["grad/reach_median"])
+    assert summary["grad/norm_max"] == 2.0
+
+
+def test_saturated_probe_run_keeps_its_record(tmp_path, capsys):
+    """--recurrent-init-scale 1e6 saturates the tanh RNN: the last step's gradient is 0, every reach NaN."""
+    args = ["--task", "probes", "--dataset", "adding", "--model", "rnn", "--recurrent-init-scale", "1e6"]
+    args += [
+        "--max-epochs",
+        "2",
+        "--hidden-size",
+        "8",
+        "--n-train",
+        "128",
+        "--n-eval",
+        "32",
+        "--seq-len",
+        "20",
+    ]
+    code, path = run_cli([*args, "--threads", "1", "--out", str(tmp_path)], capsys)
+    rec = json.loads(open(path).read())
+    assert code == 0 and rec["status"] in ("ok", "diverged") and rec["epochs"] == 2, rec.get("reason")
+    assert math.isnan(rec["grad_summary"]["grad/reach_median"]) and "summary_errors" not in rec
+    assert len(rec["history"]) == 2 and "test/loss" in rec["metrics"]
+
+
+def test_a_failing_summary_step_still_writes_the_record(tmp_path, capsys, monkeypatch):
+    def broken(*a, **k):
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr("bench.runner.save_profile_plot", broken)
+    code, path = run_cli([*TINY, "--max-epochs", "1", "--out", str(tmp_path)], capsys)
+    rec = json.loads(open(path).read())
+    assert code == 0 and rec["status"] == "ok" and "grad/norm_max" in rec["grad_summary"]
+    assert rec["summary_errors"] == {"grad_profile": "RuntimeError: no display"}
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_failed_or_interrupted_rerun_keeps_the_finished_record_and_checkpoint(tmp_path, capsys, monkeypatch):
+    code, path = run_cli([*TINY, "--max-epochs", "2", "--out", str(tmp_path)], capsys)
+    before = open(path).read()
+    ckpt = json.loads(before)["checkpoint"]
+    ckpt_digest = digest(ckpt)
+    task, calls, failure = tasks.get("speech"), [], [RuntimeError("disk on fire")]
+    real_loss = task.loss
+
+    def dies_in_epoch_two(pred, y):
+        calls.append(1)
+        if len(calls) > 4:  # 2 train steps and 2 validation batches per epoch: epoch 1 saved its checkpoint
+            raise failure[0]
+        return real_loss(pred, y)
+
+    monkeypatch.setattr(task, "loss", dies_in_epoch_two)
+    code, attempt = run_cli([*TINY, "--max-epochs", "2", "--out", str(tmp_path)], capsys)
+    assert code == 1 and attempt == str(attempt_path(type(tmp_path)(path)))
+    assert json.loads(open(attempt).read())["reason"] == "RuntimeError: disk on fire"
+    calls.clear()
+    failure[0] = KeyboardInterrupt()
+    code, attempt = run_cli([*TINY, "--max-epochs", "2", "--out", str(tmp_path)], capsys)
+    assert code == 130 and json.loads(open(attempt).read())["status"] == "interrupted"
+    assert (
+        open(path).read() == before and digest(ckpt) == ckpt_digest
+    )  # the record still describes its weights
+
+
+def test_finished_rerun_replaces_record_and_checkpoint_together(tmp_path, capsys):
+    _, path = run_cli([*TINY, "--max-epochs", "1", "--out", str(tmp_path)], capsys)
+    first = json.loads(open(path).read())
+    _, again = run_cli([*TINY, "--max-epochs", "1", "--out", str(tmp_path)], capsys)
+    second = json.loads(open(again).read())
+    assert again == path and second["checkpoint"] == first["checkpoint"] and ".partial" not in again
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left

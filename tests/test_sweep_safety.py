@@ -1,0 +1,187 @@
+"""Sweeps own their cells: a lock per cell, no orphans, Ctrl-C records running cells as interrupted, a kill -9
+and a resume lose no finished cell and run none twice, and a resumed sweep fails while a cell is failed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.cli import main
+from bench.config import resolve
+from bench.locks import CellBusy, cell_lock, pid_alive
+from bench.records import read_record, write_json
+from bench.runner import record_paths
+from bench.suites import load_suite
+from tests.conftest import ROOT, usage_error
+
+SUITE = """
+models: [rnn, gru]
+clips: [none]
+seeds: [0, 1]
+common: {threads: 1, max_epochs: 3, hidden_size: 8}
+tasks:
+  speech: {datasets: [dtmf], train_limit: 64}
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    path = tmp_path / "four.yaml"
+    path.write_text(SUITE)
+    return path
+
+
+def start_sweep(suite_file, out, jobs=1):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "bench", "sweep", str(suite_file), "--out", str(out), "--jobs", str(jobs)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout=120.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def owners(out) -> dict:
+    """Cell stem -> its lock's owner (sweep pid, run process pid)."""
+    found = {}
+    for p in (out / "locks").glob("*.owner") if (out / "locks").is_dir() else []:
+        try:
+            found[p.stem] = json.loads(p.read_text())
+        except (OSError, ValueError):  # removed or replaced while read
+            pass
+    return found
+
+
+def finished(suite):
+    out = {}
+    for cell in suite.cells:
+        path = record_paths(cell.cfg)[0]
+        rec = read_record(path, warn=False)
+        if rec and rec["status"] == "ok":
+            out[path] = path.read_text()
+    return out
+
+
+def starts(out) -> list[str]:
+    log = out / "logs" / "sweep.log"
+    return [line.split()[3] for line in log.read_text().splitlines() if line.split()[2] == "start"]
+
+
+def test_cell_lock_is_exclusive_and_names_its_owner(tmp_path):
+    path = tmp_path / "cell.json"
+    with cell_lock(path) as held:
+        held.started(os.getpid())  # a live "run process"
+        with pytest.raises(CellBusy, match=f"running in sweep pid {os.getpid()}"), cell_lock(path):
+            pass
+    with cell_lock(path):  # released: free again
+        pass
+
+
+def test_orphan_run_process_keeps_its_cell_and_dead_owner_is_stale(tmp_path):
+    path = tmp_path / "cell.json"
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with cell_lock(path) as held:
+            held.started(orphan.pid)
+            held.owner_file.write_text(
+                held.owner_file.read_text()
+            )  # the sweep dies: its OS lock goes, file stays
+            saved = held.owner_file.read_text()
+        (tmp_path / "locks" / "cell.owner").write_text(saved)
+        with (
+            pytest.raises(CellBusy, match=f"run process pid {orphan.pid} of a stopped sweep"),
+            cell_lock(path),
+        ):
+            pass
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert not pid_alive(orphan.pid)
+    with cell_lock(path) as held:  # the orphan ended: its owner file is stale and taken over
+        assert held.stale["child"] == orphan.pid
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_sweep_then_resume_loses_nothing_and_runs_nothing_twice(suite_file, tmp_path):
+    out = tmp_path / "runs"
+    suite = load_suite(str(suite_file), str(out))
+    sweep = start_sweep(suite_file, out, jobs=1)
+
+    def running_after_a_finished_one():
+        done = {p.stem for p in finished(suite)}
+        return done and [o["child"] for s, o in owners(out).items() if s not in done and o.get("child")]
+
+    wait_for(running_after_a_finished_one)
+    time.sleep(1.0)  # into the run
+    done = finished(suite)
+    sweep.send_signal(signal.SIGKILL)
+    sweep.wait()
+    (child,) = [o["child"] for s, o in owners(out).items() if s not in {p.stem for p in done}]
+    wait_for(lambda: not pid_alive(child), timeout=30)  # the run process died with its sweep: no orphan
+    killed = len(starts(out)) - len(done)
+    assert killed == 1 and finished(suite) == done
+    assert main(["sweep", str(suite_file), "--out", str(out)]) == 0
+    after = finished(suite)
+    assert len(after) == 4 and all(after[p] == text for p, text in done.items())  # finished cells untouched
+    names = starts(out)
+    assert sorted(set(names)) == sorted(p.stem for p in after)
+    assert len(names) == 4 + killed  # each cell started once, plus the one the kill stopped
+
+
+@pytest.mark.slow
+def test_two_sweeps_on_one_folder_run_each_cell_once(suite_file, tmp_path):
+    out = tmp_path / "runs"
+    first, second = start_sweep(suite_file, out), start_sweep(suite_file, out)
+    codes = [first.wait(timeout=300), second.wait(timeout=300)]
+    suite = load_suite(str(suite_file), str(out))
+    assert len(finished(suite)) == 4 and 0 in codes
+    names = starts(out)
+    assert sorted(names) == sorted(set(names)) and len(names) == 4  # no cell ran twice
+
+
+@pytest.mark.slow
+def test_ctrl_c_records_running_cells_as_interrupted_and_resume_reruns_them(suite_file, tmp_path):
+    out = tmp_path / "runs"
+    suite = load_suite(str(suite_file), str(out))
+    sweep = start_sweep(suite_file, out, jobs=2)
+    wait_for(lambda: len([o for o in owners(out).values() if o.get("child")]) == 2)
+    time.sleep(1.5)  # inside the runs
+    sweep.send_signal(signal.SIGINT)
+    _, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted; ")
+    statuses = [r["status"] for c in suite.cells if (r := read_record(record_paths(c.cfg)[0], warn=False))]
+    assert "failed" not in statuses and statuses.count("interrupted") >= 1
+    assert main(["sweep", str(suite_file), "--out", str(out)]) == 0  # interrupted cells rerun without flags
+    assert len(finished(suite)) == 4
+
+
+def test_resumed_sweep_fails_while_a_cell_is_failed_and_names_it(suite_file, tmp_path, capsys):
+    out = tmp_path / "runs"
+    suite = load_suite(str(suite_file), str(out))
+    for cell in suite.cells:
+        write_json(record_paths(cell.cfg)[0], {"status": "ok", "metrics": {}})
+    bad = record_paths(suite.cells[2].cfg)[0]
+    write_json(bad, {"status": "failed", "reason": "boom"})
+    assert main(["sweep", str(suite_file), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: 1 cells failed: {bad.stem}; logs in {out}/logs, rerun them with --retry-failed" in err
+
+
+def test_a_run_of_a_config_that_is_running_is_refused(tmp_path, capsys):
+    args = ["run", "--dataset", "dtmf", "--hidden-size", "8", "--out", str(tmp_path)]
+    path = record_paths(resolve({"dataset": "dtmf", "hidden_size": 8, "out": str(tmp_path)}))[0]
+    with cell_lock(path) as held:
+        held.started(os.getpid())
+        error = usage_error(args, capsys)
+    assert error.startswith(f"error: this config is already being run (running in sweep pid {os.getpid()}")
+    assert not path.exists()
