@@ -22,7 +22,7 @@ def run_cli(args, capsys):
 def test_reach_and_summary_survive_nan_and_empty_data():
     assert math.isnan(reach([])) and math.isnan(reach([1.0, 0.0])) and reach([0.0, 1.0]) == -math.inf
     diag = GradientDiagnostics("none")
-    diag.norms, diag.ih, diag.hh = [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]
+    diag._rows = [[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]]  # two steps read back: total, ih, hh, fired
     diag.profile, diag.reaches = [1.0, 0.0], [math.nan, math.nan]  # a saturated run: every reach undefined
     summary = diag.summary()
     assert math.isnan(summary["grad/reach"]) and math.isnan(summary["grad/reach_median"])
