@@ -9,7 +9,20 @@ from bench.suites import Suite
 from bench.table import Group, long_rows
 from bench.tracking import wandb_mode
 
-COLUMNS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed", "label"]
+COLUMNS = [
+    "row",
+    "model",
+    "clip",
+    "metric",
+    "mean",
+    "std",
+    "n",
+    "best",
+    "diverged",
+    "failed",
+    "tied",
+    "label",
+]
 
 
 def table_rows(groups: list[Group], primary_only: bool) -> list[list]:

@@ -35,7 +35,7 @@ def bars(suite: Suite, groups: list[Group], row: str) -> str:
         [m if n else 0 for m, _, n in stats],
         yerr=[s if n else 0 for _, s, n in stats],
         capsize=4,
-        color=["tab:green" if g.best else "tab:blue" for g in gs],
+        color=["tab:green" if g.best else "tab:olive" if g.tied else "tab:blue" for g in gs],
     )
     ax.set_xticks(range(len(gs)), [g.col.replace(" ", "\n") for g in gs], fontsize=8)
     ax.set_ylabel(f"test {gs[0].primary}")

@@ -2,10 +2,13 @@
 
 Runs are seeded, use deterministic algorithms and a fixed thread count, so on the same machine they repeat
 exactly; the tolerances absorb what still differs between machines (other CPU kernels and instruction sets
-change float rounding, which a few epochs of training amplify). Defaults: accuracy and F1 within 0.02
-absolute, every other test metric within 5 % relative, parameter counts exact; a suite's `tolerances`
-overrides per metric (a number is absolute, "N%" relative, null skips). Wall time and throughput are
-never compared.
+change float rounding, which training amplifies as much as a change of seed would). So a reproduced mean
+must lie within SPREAD_K standard errors of the difference of two means, from the reference's own seed
+spread: SPREAD_K * std * sqrt(1/n_ref + 1/n_new). Where the reference cannot say (a single seed, or no
+spread at all, as for parameter counts) fixed floors apply: accuracy and F1 within 0.02 absolute, every
+other test metric within 5 % relative, parameter counts exact. A suite's `tolerances` fixes a metric's
+tolerance instead (a number is absolute, "N%" relative, null skips). Wall time and throughput are never
+compared.
 
 run: python -m bench reproduce ci --jobs 2
 """
@@ -20,6 +23,7 @@ from bench.records import ROOT
 from bench.suites import Suite
 
 DEFAULT_TOLERANCES = {"acc": 0.02, "f1": 0.02, "params": 0}
+SPREAD_K = 3.0
 NOT_COMPARED = ("wall_time_s", "steps_per_s")
 
 
@@ -58,6 +62,9 @@ def compare(reference: str, new: str, overrides: dict) -> tuple[list[list[str]],
             continue
         a, b = float(r["mean"]), float(g["mean"])
         limit = tol[0] + tol[1] * abs(a)
+        spread = float(r["std"]) if int(r["n"]) > 1 and key[3] not in overrides else 0.0
+        if spread > 0 and math.isfinite(spread):  # the reference's seed spread sets the bound
+            limit = SPREAD_K * spread * math.sqrt(1 / int(r["n"]) + 1 / max(int(g["n"]), 1))
         same = (math.isnan(a) and math.isnan(b)) or abs(a - b) <= limit + 1e-12
         same = same and (r["n"], r["diverged"], r["failed"]) == (g["n"], g["diverged"], g["failed"])
         ok &= same

@@ -1,7 +1,10 @@
-"""The results table: each suite cell aggregated over seeds (mean ± std, n), best cell per row marked.
+"""The results table: each suite cell aggregated over seeds (mean ± std, n), the best cell per row marked.
 
-Rows are task/dataset (plus extra grid axes), columns model x clip. Secondary tables: wall time, steps per
-second, parameters, diverged runs, and gradient statistics when the records carry them.
+Rows are task/dataset (plus extra grid axes), columns model x clip. The best mean of a row is bold only when
+Welch's t-test (two-sided, p < 0.05) finds it different from every other cell of the row; cells it cannot
+be told apart from (including any with fewer than two runs, which cannot be tested) are marked ≈ as tied,
+and so is the best cell when it has ties. Secondary tables: wall time, steps per second, parameters,
+diverged runs, and gradient statistics when the records carry them.
 
 run: python -m bench table ci --format md
 """
@@ -10,6 +13,7 @@ import csv
 import io
 import math
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import tasks
@@ -29,7 +33,8 @@ class Group:
     higher_is_better: bool
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one value per ok run
     status: dict[str, int] = field(default_factory=dict)
-    best: bool = False
+    best: bool = False  # the row's best mean, significantly better than every other cell
+    tied: bool = False  # not significantly different from the row's best mean (the best itself, if tied)
     curves: list[list[dict]] = field(default_factory=list)  # per-epoch history of each run, for plots
     profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
 
@@ -86,16 +91,48 @@ def collect(suite: Suite) -> list[Group]:
             f"run `python -m bench sweep {suite.name}` first"
         )
     for row in suite.rows():
-        scored = [g for g in groups.values() if g.row == row and g.stat(g.primary)[2]]
-        if scored:
-            pick = max if scored[0].higher_is_better else min
-            pick(scored, key=lambda g: g.stat(g.primary)[0]).best = True
+        mark_best(g for g in groups.values() if g.row == row)
     return list(groups.values())
+
+
+ALPHA = 0.05
+LEGEND = (
+    "bold: the row's best, different from every other cell (Welch's t-test, p < 0.05); "
+    "≈: tied with the best (not significantly different, or fewer than 2 runs)"
+)
+
+
+def mark_best(row: "Iterable[Group]") -> None:
+    """Bold the best mean of a row when it differs significantly from every other cell; mark its ties."""
+    scored = [g for g in row if g.stat(g.primary)[2]]
+    if not scored:
+        return
+    pick = max if scored[0].higher_is_better else min
+    top = pick(scored, key=lambda g: g.stat(g.primary)[0])
+    ties = [g for g in scored if g is not top and not differs(top, g)]
+    for g in ties:
+        g.tied = True
+    top.best, top.tied = not ties, bool(ties)
+
+
+def differs(a: Group, b: Group) -> bool:
+    """Welch's t-test on the primary metric at ALPHA; fewer than two runs on a side cannot differ."""
+    x = [v for v in a.values.get(a.primary, []) if math.isfinite(v)]
+    y = [v for v in b.values.get(b.primary, []) if math.isfinite(v)]
+    if len(x) < 2 or len(y) < 2:
+        return False
+    if statistics.pvariance(x) == 0 and statistics.pvariance(y) == 0:  # no spread: only the means can tell
+        return statistics.fmean(x) != statistics.fmean(y)
+    from scipy.stats import ttest_ind
+
+    return bool(ttest_ind(x, y, equal_var=False).pvalue < ALPHA)
 
 
 def fmt(mean: float, std: float, n: int, digits: int = 4) -> str:
     if n == 0:
         return "–"
+    if n == 1:  # one run has no spread to show
+        return f"{mean:.{digits}g} (n={n})"
     return f"{mean:.{digits}g} ± {std:.2g} (n={n})"
 
 
@@ -114,7 +151,8 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
     def primary(g: Group) -> str:
         text = show(g, g.primary)
         bad = ", ".join(f"{n} {s}" for s, n in g.status.items() if s != "ok")
-        return ("**" + text + "**" if g.best else text) + (f" [{bad}]" if bad else "")
+        text = f"**{text}**" if g.best else f"≈ {text}" if g.tied else text
+        return text + (f" [{bad}]" if bad else "")
 
     first = groups[0]
     metric_title = f"test {first.primary} ({'higher' if first.higher_is_better else 'lower'} is better)"
@@ -131,7 +169,7 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
             )
             + ")"
         )
-    out = [table(metric_title + "; best per row in bold", primary)]
+    out = [table(metric_title + "; " + LEGEND, primary)]
     for key, label in RUN_STATS:
         out.append(table(label, lambda g, key=key: fmt(*g.stat(key), digits=3 if key != "params" else 6)))
     out.append(
@@ -164,7 +202,7 @@ def to_markdown(suite: Suite, groups: list[Group]) -> str:
     return "\n".join(parts) + "\n"
 
 
-CSV_FIELDS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed"]
+CSV_FIELDS = ["row", "model", "clip", "metric", "mean", "std", "n", "best", "diverged", "failed", "tied"]
 
 
 def long_rows(groups: list[Group], primary_only: bool = False) -> list[list]:
@@ -186,6 +224,7 @@ def long_rows(groups: list[Group], primary_only: bool = False) -> list[list]:
                     g.best and metric == g.primary,
                     g.status.get("diverged", 0),
                     g.status.get("failed", 0),
+                    g.tied and metric == g.primary,
                 ]
             )
     return rows
@@ -196,8 +235,10 @@ def to_csv(suite: Suite, groups: list[Group]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_FIELDS)
-    for row, model, clip, metric, mean, std, n, best, diverged, failed in long_rows(groups):
-        w.writerow([row, model, clip, metric, f"{mean:.6g}", f"{std:.6g}", n, int(best), diverged, failed])
+    for row, model, clip, metric, mean, std, n, best, diverged, failed, tied in long_rows(groups):
+        w.writerow(
+            [row, model, clip, metric, f"{mean:.6g}", f"{std:.6g}", n, int(best), diverged, failed, int(tied)]
+        )
     return buf.getvalue()
 
 

@@ -92,7 +92,7 @@ def test_unknown_suite_lists_valid():
         load_suite("nope")
 
 
-def test_aggregate_mean_std_n_and_best_cell_both_directions(suite_file, tmp_path, monkeypatch):
+def test_aggregate_mean_std_n_and_ties_both_directions(suite_file, tmp_path, monkeypatch):
     suite = load_suite(str(suite_file), str(tmp_path / "runs"))
     row = "speech/dtmf n_mfcc=13"
     fake_records(
@@ -107,13 +107,34 @@ def test_aggregate_mean_std_n_and_best_cell_both_directions(suite_file, tmp_path
     groups = {(g.row, g.col): g for g in table.collect(suite)}
     mean, std, n = groups[(row, "lstm none")].stat("acc")
     assert (round(mean, 6), round(std, 6), n) == (0.85, 0.070711, 2)
-    assert [c for (r, c), g in groups.items() if g.best] == ["rnn norm:1.0"]
+    # two seeds a cell: Welch's test cannot tell 0.95 from 0.85 or 0.65 (p = 0.30, 0.11), so no bold, all tied
+    assert not any(g.best for g in groups.values())
+    assert {c for (r, c), g in groups.items() if g.tied} == {"rnn norm:1.0", "lstm none", "lstm norm:1.0"}
     assert (
         groups[(row, "rnn none")].status == {"diverged": 2} and groups[(row, "rnn none")].stat("acc")[2] == 0
     )
     monkeypatch.setattr(tasks.get("speech"), "higher_is_better", False)
     groups = {(g.row, g.col): g for g in table.collect(suite)}
-    assert [c for (r, c), g in groups.items() if g.best] == ["lstm norm:1.0"]  # lowest mean wins now
+    assert groups[(row, "lstm norm:1.0")].tied and not any(g.best for g in groups.values())
+
+
+def group(col: str, values: list[float], higher: bool = True) -> table.Group:
+    return table.Group("r", col, "acc", higher, values={"acc": values})
+
+
+def test_best_is_bold_only_when_significantly_better_than_every_other_cell():
+    a, b, c = group("a", [0.90, 0.91, 0.92]), group("b", [0.80, 0.81, 0.79]), group("c", [0.5, 0.52, 0.51])
+    table.mark_best([a, b, c])
+    assert (a.best, a.tied, b.tied, c.tied) == (True, False, False, False)
+    a, b, c = group("a", [0.90, 0.91, 0.92]), group("b", [0.85, 0.95, 0.90]), group("c", [0.5, 0.52, 0.51])
+    table.mark_best([a, b, c])  # b's spread hides a 0.01 difference: tied, and so the best is not bold
+    assert (a.best, a.tied, b.tied, c.tied) == (False, True, True, False)
+    one, many = group("one", [0.99]), group("many", [0.5, 0.6, 0.55])
+    table.mark_best([one, many])  # a single run cannot be tested: tied, never bold
+    assert (one.best, one.tied, many.tied) == (False, True, True)
+    x, y = group("x", [0.3, 0.3, 0.3], higher=False), group("y", [0.4, 0.4, 0.4], higher=False)
+    table.mark_best([x, y])  # no spread on either side: the means decide
+    assert x.best and not y.tied
 
 
 def test_markdown_and_csv_outputs(suite_file, tmp_path):
@@ -126,9 +147,9 @@ def test_markdown_and_csv_outputs(suite_file, tmp_path):
     assert "| speech/dtmf n_mfcc=13 | **0.85 ± 0.071 (n=2)** | – | – [2 diverged] | – |" in md
     assert "| speech/dtmf n_mfcc=13 | 0 / 0 | 0 / 0 | 2 / 0 | 0 / 0 |" in md
     lines = table.to_csv(suite, groups).splitlines()
-    assert lines[0] == "row,model,clip,metric,mean,std,n,best,diverged,failed"
-    assert "speech/dtmf n_mfcc=13,lstm,none,acc,0.85,0.0707107,2,1,0,0" in lines
-    assert "speech/dtmf n_mfcc=13,rnn,none,wall_time_s,2,0,2,0,2,0" in lines
+    assert lines[0] == "row,model,clip,metric,mean,std,n,best,diverged,failed,tied"
+    assert "speech/dtmf n_mfcc=13,lstm,none,acc,0.85,0.0707107,2,1,0,0,0" in lines
+    assert "speech/dtmf n_mfcc=13,rnn,none,wall_time_s,2,0,2,0,2,0,0" in lines
 
 
 def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys):
@@ -170,7 +191,7 @@ def test_board_writes_offline_wandb_table(suite_file, tmp_path, monkeypatch, cap
     monkeypatch.setenv("WANDB_SILENT", "true")
     suite = load_suite(str(suite_file), str(tmp_path / "runs"))
     row = "speech/dtmf n_mfcc=20"
-    fake_records(suite, {(row, "lstm none"): [0.8, 0.9], (row, "rnn none"): [0.3, 0.5]})
+    fake_records(suite, {(row, "lstm none"): [0.85, 0.86], (row, "rnn none"): [0.3, 0.31]})
     assert main(["board", str(suite_file), "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "upload with: wandb sync " in out
@@ -181,26 +202,31 @@ def test_board_writes_offline_wandb_table(suite_file, tmp_path, monkeypatch, cap
     data = json.loads(tables[0].read_text())
     assert data["columns"][:4] == ["row", "model", "clip", "metric"]
     assert sorted((r[1], round(r[4], 3), r[7]) for r in data["data"]) == [
-        ("lstm", 0.85, True),
-        ("rnn", 0.4, False),
+        ("lstm", 0.855, True),
+        ("rnn", 0.305, False),
     ]
 
 
 REF = (
-    "row,model,clip,metric,mean,std,n,best,diverged,failed\nspeech/dtmf,lstm,none,acc,0.85,0.07,2,1,0,0\n"
-    "speech/dtmf,lstm,none,loss,1.0,0.1,2,0,0,0\nspeech/dtmf,lstm,none,wall_time_s,3,0,2,0,0,0\n"
+    "row,model,clip,metric,mean,std,n,best,diverged,failed\nspeech/dtmf,lstm,none,acc,0.85,0.01,3,1,0,0\n"
+    "speech/dtmf,lstm,none,loss,1.0,0,1,0,0,0\nspeech/dtmf,lstm,none,wall_time_s,3,0,3,0,0,0\n"
+    "speech/dtmf,lstm,none,params,100,0,3,0,0,0\n"
 )
 
 
-def test_compare_tolerances():
-    rows, ok = reproduce.compare(REF, REF.replace("1.0,0.1", "1.04,0.1").replace(",3,0,2", ",9,0,2"), {})
-    assert ok and [r[1] for r in rows] == ["acc", "loss"]  # wall time is never compared
-    rows, ok = reproduce.compare(REF, REF.replace("0.85", "0.82"), {})
+def test_compare_tolerances_come_from_the_seed_spread():
+    """acc: 3 seeds with std 0.01 allow 3 * 0.01 * sqrt(1/3 + 1/3) = 0.0245; loss (one seed) falls back to
+    5 % relative; params (no spread) must match exactly; wall time is never compared."""
+    new = REF.replace("1.0,0,1", "1.04,0,1").replace("wall_time_s,3", "wall_time_s,9")
+    rows, ok = reproduce.compare(REF, new.replace("0.85,0.01", "0.83,0.01"), {})
+    assert ok and [r[1] for r in rows] == ["acc", "loss", "params"] and rows[0][4] == "±0.0245"
+    rows, ok = reproduce.compare(REF, REF.replace("0.85,0.01", "0.82,0.01"), {})
     assert not ok and rows[0][-1] == "MISMATCH"
-    assert reproduce.compare(REF, REF.replace("0.85", "0.82"), {"acc": 0.05})[1]
-    assert not reproduce.compare(REF, REF.replace("1.0,0.1", "1.06,0.1"), {})[1]  # 5 % relative
-    assert not reproduce.compare(REF, REF.replace("2,1,0,0", "2,1,1,0"), {})[1]  # a run now diverges
-    assert not reproduce.compare(REF, REF.splitlines()[0] + "\n", {})[1]  # a cell is missing
+    assert not reproduce.compare(REF, REF.replace("loss,1.0", "loss,1.06"), {})[1]
+    assert not reproduce.compare(REF, REF.replace("params,100", "params,101"), {})[1]
+    assert reproduce.compare(REF, REF.replace("0.85,0.01", "0.82,0.01"), {"acc": 0.05})[
+        1
+    ]  # a suite's fixed one
 
 
 def test_reproduce_reruns_and_fails_on_a_changed_reference(tmp_path, capsys):
