@@ -177,6 +177,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     if module is not None:  # each summary on its own: a failure in one (a plot, NaNs) loses nothing else
         _guard(record, "history", lambda: _summarize_history(record, module.history, task))
         _guard(record, "grad_summary", lambda: record.update(grad_summary=diagnostics.summary()))
+        _guard(record, "baselines", lambda: record.update(baselines=task.baselines(dm, cfg)))
         _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
     if logger is not None:
         from bench import tracking

@@ -37,6 +37,7 @@ class Group:
     tied: bool = False  # not significantly different from the row's best mean (the best itself, if tied)
     curves: list[list[dict]] = field(default_factory=list)  # per-epoch history of each run, for plots
     profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
+    baselines: dict[str, float] = field(default_factory=dict)  # name -> the baseline's primary test metric
 
     def stat(self, metric: str) -> tuple[float, float, int]:
         # NaN means "not measured"; infinity is kept: a gradient reach of -inf means the earliest step's
@@ -75,6 +76,9 @@ def collect(suite: Suite) -> list[Group]:
         found += 1
         g.status[record["status"]] = g.status.get(record["status"], 0) + 1
         g.curves.append(record.get("history") or [])
+        for name, scores in (record.get("baselines") or {}).items():  # the same data gives the same baseline
+            if isinstance(scores, dict) and isinstance(scores.get(f"test/{g.primary}"), int | float):
+                g.baselines[name] = float(scores[f"test/{g.primary}"])
         if record.get("grad_profile"):
             g.profiles.append(record["grad_profile"])
         numbers = {k: record.get(k) for k, _ in RUN_STATS} | (record.get("grad_summary") or {})
@@ -141,10 +145,15 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
     by = {(g.row, g.col): g for g in groups}
     cols = suite.cols()
 
-    def table(title, cell_text):
-        rows = [["task / dataset", *cols]]
+    def table(title, cell_text, extra=None):
+        rows = [["task / dataset", *cols, *([extra[0]] if extra else [])]]
         rows += [
-            [row, *(cell_text(by[(row, c)]) if (row, c) in by else "–" for c in cols)] for row in suite.rows()
+            [
+                row,
+                *(cell_text(by[(row, c)]) if (row, c) in by else "–" for c in cols),
+                *([extra[1](row)] if extra else []),
+            ]
+            for row in suite.rows()
         ]
         return title, rows
 
@@ -169,7 +178,9 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
             )
             + ")"
         )
-    out = [table(metric_title + "; " + LEGEND, primary)]
+    out = [
+        table(metric_title + "; " + LEGEND, primary, ("baselines", lambda row: baseline_text(groups, row)))
+    ]
     for key, label in RUN_STATS:
         out.append(table(label, lambda g, key=key: fmt(*g.stat(key), digits=3 if key != "params" else 6)))
     out.append(
@@ -180,6 +191,14 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
     for key in [k for k in GRAD_TABLES if any(k in g.values for g in groups)]:
         out.append(table(key, lambda g, key=key: show(g, key, digits=3)))
     return out
+
+
+def row_baselines(groups: list[Group], row: str) -> dict[str, float]:
+    return {k: v for g in groups if g.row == row for k, v in g.baselines.items()}
+
+
+def baseline_text(groups: list[Group], row: str) -> str:
+    return "; ".join(f"{name} {v:.4g}" for name, v in sorted(row_baselines(groups, row).items())) or "–"
 
 
 def show(g: Group, key: str, digits: int = 4) -> str:
@@ -239,6 +258,12 @@ def to_csv(suite: Suite, groups: list[Group]) -> str:
         w.writerow(
             [row, model, clip, metric, f"{mean:.6g}", f"{std:.6g}", n, int(best), diverged, failed, int(tied)]
         )
+    primary = {g.row: g.primary for g in groups}
+    for row in dict.fromkeys(
+        g.row for g in groups
+    ):  # a baseline is a model too: model "baseline", clip its name
+        for name, v in sorted(row_baselines(groups, row).items()):
+            w.writerow([row, "baseline", name, primary[row], f"{v:.6g}", "0", 1, 0, 0, 0, 0])
     return buf.getvalue()
 
 

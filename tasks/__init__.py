@@ -98,5 +98,10 @@ class Task:
         """Task-specific additions to the record after testing (samples, plots)."""
         return {}
 
+    def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
+        """Models that learn nothing from the sequences, scored like the model on the test split:
+        {name: {"test/<metric>": value}}. The results table shows them beside each row."""
+        return {}
+
 
 from tasks import forecast, lm, probes, speech, video  # noqa: E402,F401

@@ -53,3 +53,12 @@ class ClassifierTask(Task):
 
     def metrics(self, info) -> torchmetrics.MetricCollection:
         return classification_metrics(info["num_classes"])
+
+    def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
+        """Chance: every test sequence labelled with the training split's most frequent class."""
+        train, test = datamodule.splits["train"]["y"], datamodule.splits["test"]["y"]
+        k = datamodule.info["num_classes"]
+        share = (test == torch.bincount(train, minlength=k).argmax()).float().mean().item()
+        # that class has recall 1 and precision `share`; every other class scores F1 0
+        f1 = 2 * share / (share + 1) / k if share else 0.0
+        return {"chance": {"test/acc": share, "test/f1": f1}}

@@ -173,18 +173,19 @@ class ForecastTask(Task):
             }
         )
 
-    def extras(self, module, datamodule, cfg, run_dir) -> dict:
-        """Both baselines on the very test windows the model was scored on, and a plot of a few of them."""
-        info, test = datamodule.info, datamodule.splits["test"]
+    def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
+        """Both naive forecasts on the very windows the model was scored on; validation too, so that settings
+        can be compared with them without the test set."""
         baselines = {name: {} for name in ("persistence", "seasonal_naive")}
-        for split in (
-            "val",
-            "test",
-        ):  # val too, so that settings can be compared to them without the test set
-            for name, values in evaluate_baselines(self, datamodule.splits[split], info).items():
+        for split in ("val", "test"):
+            for name, values in evaluate_baselines(self, datamodule.splits[split], datamodule.info).items():
                 baselines[name].update({f"{split}/{k}": v for k, v in values.items()})
+        return baselines
+
+    def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        """The forecast set-up, and a plot of a few test windows beside the seasonal naive forecast."""
+        info, test = datamodule.info, datamodule.splits["test"]
         out = {
-            "baselines": baselines,
             "forecast": {
                 "period": info["period"],
                 "rows": info["rows"],

@@ -285,6 +285,16 @@ class LanguageModelTask(Task):
             return "".join("\ufffd" if t == UNK else t for t in tokens)
         return "".join("\n" if t == EOS else " " + t for t in tokens)
 
+    def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
+        """A unigram model of the training split (add-one smoothed over the vocabulary), on the test tokens."""
+        info, train = datamodule.info, datamodule.splits["train"]["ids"]
+        counts = torch.bincount(train, minlength=info["vocab_size"]).double() + 1  # [V]
+        nats = -(counts / counts.sum()).log()[datamodule.splits["test"]["ids"][1:]].mean().item()
+        out = {"test/loss": nats, "test/ppl": math.exp(nats)}
+        if info["level"] == "char":
+            out["test/bpc"] = nats / math.log(2)
+        return {"unigram": out}
+
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         from bench.generate import sample
 

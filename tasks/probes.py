@@ -117,12 +117,13 @@ class ProbesTask(Task):
     def metrics(self, info) -> torchmetrics.MetricCollection:
         return torchmetrics.MetricCollection({"acc": RecallAccuracy()} if info["dataset"] == "copy" else {})
 
+    def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
+        """The trivial predictor: always 1 (adding), or certain blanks then a uniform guess (copy)."""
+        base = {"test/loss": datamodule.info["baseline_loss"]}
+        return {"trivial": base | ({"test/acc": 1 / 8} if cfg.dataset == "copy" else {})}
+
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
-        base = datamodule.info["baseline_loss"]
-        return {
-            "baseline": {"test/loss": base, "what": "always 1 (adding) / blanks then uniform (copy)"},
-            "loss_over_baseline": module.results["test"]["loss"] / base,
-        }
+        return {"loss_over_baseline": module.results["test"]["loss"] / datamodule.info["baseline_loss"]}
 
 
 class AddingHead(nn.Module):

@@ -98,7 +98,7 @@ def test_copy_task_trains_and_records_recall_accuracy(tmp_path, capsys):
     assert main(args) == 0
     rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
     assert rec["status"] == "ok" and 0 <= rec["metrics"]["test/acc"] <= 1
-    assert rec["baseline"]["test/loss"] == pytest.approx(10 * math.log(8) / 30)
+    assert rec["baselines"]["trivial"]["test/loss"] == pytest.approx(10 * math.log(8) / 30)
     assert len(rec["grad_profile"]) == 30
 
 
@@ -133,4 +133,4 @@ def test_clip_rate_in_a_real_run(tmp_path, capsys, clip, rate):
     assert rec["grad_profile_png"].endswith("grad_profile.png") and open(rec["grad_profile_png"], "rb").read(
         4
     )
-    assert rec["baseline"]["test/loss"] == pytest.approx(1 / 6)
+    assert rec["baselines"]["trivial"]["test/loss"] == pytest.approx(1 / 6)

@@ -43,6 +43,7 @@ def fake_records(suite, accs: dict):
         if value is None:
             continue
         rec = {"status": "ok", "metrics": {}, "wall_time_s": 2.0, "params": 100, "steps_per_s": 10.0}
+        rec["baselines"] = {"chance": {"test/acc": 0.1, "test/f1": 0.02}}
         if isinstance(value, str):
             rec["status"] = value
         else:
@@ -143,13 +144,14 @@ def test_markdown_and_csv_outputs(suite_file, tmp_path):
     fake_records(suite, {(row, "lstm none"): [0.8, 0.9], (row, "rnn none"): "diverged"})
     groups = table.collect(suite)
     md = table.to_markdown(suite, groups)
-    assert "| task / dataset | lstm none | lstm norm:1.0 | rnn none | rnn norm:1.0 |" in md
-    assert "| speech/dtmf n_mfcc=13 | **0.85 ± 0.071 (n=2)** | – | – [2 diverged] | – |" in md
+    assert "| task / dataset | lstm none | lstm norm:1.0 | rnn none | rnn norm:1.0 | baselines |" in md
+    assert "| speech/dtmf n_mfcc=13 | **0.85 ± 0.071 (n=2)** | – | – [2 diverged] | – | chance 0.1 |" in md
     assert "| speech/dtmf n_mfcc=13 | 0 / 0 | 0 / 0 | 2 / 0 | 0 / 0 |" in md
     lines = table.to_csv(suite, groups).splitlines()
     assert lines[0] == "row,model,clip,metric,mean,std,n,best,diverged,failed,tied"
     assert "speech/dtmf n_mfcc=13,lstm,none,acc,0.85,0.0707107,2,1,0,0,0" in lines
     assert "speech/dtmf n_mfcc=13,rnn,none,wall_time_s,2,0,2,0,2,0,0" in lines
+    assert lines[-1] == "speech/dtmf n_mfcc=13,baseline,chance,acc,0.1,0,1,0,0,0,0"  # a row's baseline
 
 
 def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Every task x model trains on its offline dataset; the runner's records for ok, diverged and failed runs."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -153,3 +154,26 @@ def test_failed_run_exits_nonzero_with_a_record(tmp_path, capsys, monkeypatch):
     rec = json.loads(open(out[-1].removeprefix("record: ")).read())
     assert code == 1 and rec["status"] == "failed" and rec["reason"] == "RuntimeError: disk on fire"
     assert "Traceback" in rec["traceback"] and err[-1] == "error: RuntimeError: disk on fire"
+
+
+def test_baselines_by_hand():
+    """Chance for classification (the training split's majority class), scored as the model is; the unigram
+    language model of the training split."""
+    from types import SimpleNamespace
+
+    from tasks.classify import classification_metrics
+
+    y_train, y_test = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1, 2])
+    dm = SimpleNamespace(splits={"train": {"y": y_train}, "test": {"y": y_test}}, info={"num_classes": 3})
+    got = tasks.get("speech").baselines(dm, None)["chance"]
+    want = classification_metrics(3)(
+        torch.nn.functional.one_hot(torch.zeros(4, dtype=torch.long), 3).float(), y_test
+    )
+    assert got["test/acc"] == pytest.approx(want["acc"].item()) == 0.25
+    assert got["test/f1"] == pytest.approx(want["f1"].item())
+    ids = {"train": {"ids": torch.tensor([1, 1, 1, 2])}, "test": {"ids": torch.tensor([2, 1, 2])}}
+    lm = SimpleNamespace(splits=ids, info={"vocab_size": 3, "level": "char"})
+    got = tasks.get("lm").baselines(lm, None)["unigram"]  # add-one counts 1, 4, 2 of 7; test predicts 1, 2
+    nats = -(math.log(4 / 7) + math.log(2 / 7)) / 2
+    assert got["test/loss"] == pytest.approx(nats) and got["test/ppl"] == pytest.approx(math.exp(nats))
+    assert got["test/bpc"] == pytest.approx(nats / math.log(2))
