@@ -152,6 +152,10 @@ def test_markdown_and_csv_outputs(suite_file, tmp_path):
     assert "speech/dtmf n_mfcc=13,lstm,none,acc,0.85,0.0707107,2,1,0,0,0" in lines
     assert "speech/dtmf n_mfcc=13,rnn,none,wall_time_s,2,0,2,0,2,0,0" in lines
     assert lines[-1] == "speech/dtmf n_mfcc=13,baseline,chance,acc,0.1,0,1,0,0,0,0"  # a row's baseline
+    from bench.report import to_html
+
+    page = to_html(suite, groups)  # the same table, bars with the baseline drawn as a line
+    assert "<th>baselines</th>" in page and "<td>chance 0.1</td>" in page and page.count("<img") >= 2
 
 
 def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys):
