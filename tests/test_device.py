@@ -19,6 +19,7 @@ from bench.cli import main
 from bench.config import resolve
 from bench.module import SeqModule
 from tests.conftest import ROOT
+from tests.test_train import poison_loss
 
 FACTORIES = {
     "zeros",
@@ -135,14 +136,7 @@ def test_lengths_stay_on_the_host():
 def test_divergence_read_late_still_names_its_first_step(tmp_path, capsys, monkeypatch):
     """With the flag read every 5 steps (as on a GPU, every 20), a NaN at step 2 stops the run at step 4's
     read, and the record names step 2."""
-    task = tasks.get("speech")
-    real_loss, calls = task.loss, []
-
-    def poisoned(pred, y):
-        calls.append(1)
-        return real_loss(pred, y) * (float("nan") if len(calls) == 3 else 1.0)
-
-    monkeypatch.setattr(task, "loss", poisoned)
+    poison_loss(monkeypatch)
     monkeypatch.setattr(bench.module, "finite_check_interval", lambda device: 5)
     argv = ["run", "--dataset", "dtmf", "--max-epochs", "1", "--hidden-size", "8", "--train-limit", "128"]
     assert main([*argv, "--out", str(tmp_path)]) == 0

@@ -116,15 +116,20 @@ def test_run_writes_record_checkpoint_and_prints_record_last(tmp_path, capsys):
     assert rec["params"] == sum(p.numel() for p in models.build("lstm", 20, 16).parameters()) + 16 * 10 + 10
 
 
-def test_diverged_run_is_recorded_with_its_step(tmp_path, capsys, monkeypatch):
+def poison_loss(monkeypatch, call: int = 3) -> None:
+    """The speech task's training loss turns NaN at its `call`-th evaluation (step call - 1)."""
     task = tasks.get("speech")
     real_loss, calls = task.loss, []
 
     def poisoned(pred, y):
         calls.append(1)
-        return real_loss(pred, y) * (float("nan") if len(calls) == 3 else 1.0)
+        return real_loss(pred, y) * (float("nan") if len(calls) == call else 1.0)
 
     monkeypatch.setattr(task, "loss", poisoned)
+
+
+def test_diverged_run_is_recorded_with_its_step(tmp_path, capsys, monkeypatch):
+    poison_loss(monkeypatch)
     code, out, _ = run_cli(
         [
             "--dataset",
