@@ -12,8 +12,8 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader
 
-from bench.batching import bucket_loader
-from bench.errors import unknown
+from bench.base.batching import bucket_loader
+from bench.base.errors import unknown
 
 REGISTRY: dict[str, "Task"] = {}
 

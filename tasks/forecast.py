@@ -11,7 +11,7 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from models.recurrent import final_features
 from tasks import Task, register
 from tasks import series as ts

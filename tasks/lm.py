@@ -14,9 +14,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
 from tasks import Task, register
+from tasks.lm_sample import sample
 from tasks.lm_text import (
     EOS,
     UNK,
@@ -286,8 +287,6 @@ class LanguageModelTask(Task):
         return "".join("\n" if t == EOS else " " + t for t in tokens)
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
-        from bench.generate import sample
-
         info = datamodule.info
         ids = sample(module, self.encode("", info), SAMPLE_LENGTH, temperature=0.8, seed=cfg.seed)
         tied = module.head.fc.weight is module.input_layer.embed.weight

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -131,7 +131,7 @@ def wikitext_dir(data_dir: str) -> Path:
     if os.environ.get("BENCH_OFFLINE") == "1":
         raise datasets.missing("wikitext-2", f"{rel}/train.txt", " and BENCH_OFFLINE=1 forbids downloading")
     try:
-        from datasets import load_dataset  # the Hugging Face package, not bench.datasets
+        from datasets import load_dataset  # the Hugging Face package, not bench.base.datasets
 
         hub = load_dataset("wikitext", "wikitext-2-raw-v1")
     except Exception as e:  # the hub raises many types (connection, missing config, ...)

@@ -16,8 +16,8 @@ import torch
 import torchaudio
 from torch import nn
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
 from tasks import register
 from tasks.classify import ClassifierTask
 

@@ -12,8 +12,8 @@ import torch
 import torchmetrics
 from torch import nn
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
 from tasks import register, video_cnn, video_shapes, video_sources
 from tasks.classify import ClassifierTask, classification_metrics
 from tasks.video_io import BAD_VIDEOS, decode_all, report_skipped

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import tasks
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from bench.errors import BenchError
 from tasks import forecast
 from tasks import series as ts
 from tests.conftest import usage_error

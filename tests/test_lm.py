@@ -11,10 +11,10 @@ import torch
 
 import tasks
 from bench import generate as gen
-from bench.batching import TensorDataModule
+from bench.base.batching import TensorDataModule
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from bench.errors import BenchError
 from bench.module import SeqModule
 from bench.runner import run
 from tasks import lm, lm_text

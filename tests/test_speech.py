@@ -4,8 +4,8 @@ import soundfile as sf
 import torch
 
 import tasks
+from bench.base.errors import BenchError
 from bench.config import resolve
-from bench.errors import BenchError
 from tasks import speech
 
 SPEECH = tasks.get("speech")

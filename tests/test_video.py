@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import tasks
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from bench.errors import BenchError
 from tasks import video, video_cnn, video_shapes, video_sources
 from tasks.video_io import sample_indices, stratified_split
 from tests.conftest import usage_error

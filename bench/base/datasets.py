@@ -4,7 +4,7 @@ BENCH_DATA (default ~/.cache/seqbench) is searched first; downloads and preproce
 first writable of BENCH_CACHE, BENCH_DATA, ~/.cache/seqbench, so a read-only data copy (../shared/data)
 works as is. BENCH_OFFLINE=1 forbids downloads.
 
-run: BENCH_DATA=../shared/data python -c "from bench.datasets import find; print(find('fsdd/recordings'))"
+run: BENCH_DATA=../shared/data python -c "from bench.base.datasets import find; print(find('fsdd/recordings'))"
 """
 
 import hashlib
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 DEFAULT_ROOT = Path.home() / ".cache" / "seqbench"
 
