@@ -63,6 +63,12 @@ def missing(dataset: str, relpath: str, why: str = "") -> BenchError:
     )
 
 
+def allow_download(dataset: str, relpath: str) -> None:
+    """The one check of BENCH_OFFLINE: with it set to 1, a missing dataset stops here, named."""
+    if os.environ.get("BENCH_OFFLINE") == "1":
+        raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
+
+
 def file_digest(path: Path, algo: str = "sha256") -> str:
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -85,8 +91,7 @@ def download(
             f"warning: cached download {dest} failed its checksum; removed, downloading again",
             file=sys.stderr,
         )
-    if os.environ.get("BENCH_OFFLINE") == "1":
-        raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
+    allow_download(dataset, relpath)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
     print(f"downloading {dataset} from {url}")
