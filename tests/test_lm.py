@@ -1,5 +1,6 @@
 """Language modeling: stream batching, carried state, perplexity and bits, generation, datasets, bad input."""
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -12,6 +13,7 @@ import torch
 import tasks
 from bench import generate as gen
 from bench.base.batching import TensorDataModule
+from bench.base.datasets import file_digest
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
@@ -326,7 +328,7 @@ def test_text_file_word_level_and_split_by_position(tmp_path):
 
 def test_real_tiny_shakespeare_loads(shared_data):
     path = shared_data / "tiny-shakespeare" / "input.txt"
-    assert lm_text.datasets.file_digest(path) == lm_text.SHAKESPEARE_SHA256
+    assert file_digest(path) == lm_text.SHAKESPEARE_SHA256
     splits, info = LM.load(resolve({"task": "lm"}))
     assert info["sizes"] == {"train": 1_003_854, "val": 55_769, "test": 55_771}  # 1,115,394 by 90 / 5 / 5
     assert info["vocab_size"] == 66 and info["level"] == "char"  # 65 characters and <unk>
@@ -339,11 +341,11 @@ def test_tiny_shakespeare_download_is_verified(tmp_path, monkeypatch, offline_ca
     src.parent.mkdir()
     src.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 200)
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(lm_text, "SHAKESPEARE_URL", src.as_uri())
-    monkeypatch.setattr(lm_text, "SHAKESPEARE_SHA256", "0" * 64)
+    declared = dataclasses.replace(lm_text.SHAKESPEARE, url=src.as_uri(), sha256="0" * 64)
+    monkeypatch.setattr(lm_text, "SHAKESPEARE", declared)
     with pytest.raises(BenchError, match="checksum mismatch"):
         lm_text.shakespeare_file()
-    monkeypatch.setattr(lm_text, "SHAKESPEARE_SHA256", lm_text.datasets.file_digest(src))
+    monkeypatch.setattr(lm_text, "SHAKESPEARE", dataclasses.replace(declared, sha256=file_digest(src)))
     assert lm_text.shakespeare_file() == offline_cache / "tiny-shakespeare" / "input.txt"
     _, info = LM.load(resolve({"task": "lm", "batch_size": 4, "bptt": 8}))
     assert info["sizes"]["train"] == int(0.9 * len(src.read_text()))

@@ -1,13 +1,17 @@
 """Declared dataset sources: one parser of scheme:PATH, one fetch (find, offline, download, verify, extract,
-check, move into place)."""
+check, move into place), and a new dataset for an existing task as one declaration."""
 
+import csv
 import hashlib
 import zipfile
+from datetime import datetime, timedelta
 
 import pytest
 
+import tasks
 from bench.base.errors import BenchError
 from bench.base.sources import Source, fetch, split_scheme
+from bench.config import resolve
 
 
 def test_one_parser_for_scheme_names():
@@ -56,3 +60,30 @@ def test_archive_of_loose_files_is_verified_checked_and_gathered(tmp_path, monke
 
 def _refuse(path):
     raise BenchError("too few")
+
+
+def test_a_new_dataset_is_one_declaration(tmp_path, monkeypatch, offline_cache):
+    """A CSV declared in the forecast task's datasets is fetched, verified and read: no other edit."""
+    src = tmp_path / "www" / "load.csv"
+    src.parent.mkdir()
+    start = datetime(2020, 1, 1)
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["date", "load", "OT"])
+        w.writerows(
+            [(start + timedelta(hours=i)).isoformat(" "), i % 24, (i % 24) / 2 + (i * 7919 % 13) / 10]
+            for i in range(2000)
+        )
+    task = tasks.get("forecast")
+    declared = Source("load", "load/load.csv", "hourly load", url=src.as_uri(), sha256=_sha256(src))
+    monkeypatch.setitem(task.datasets, "load", declared)
+    monkeypatch.setenv("BENCH_OFFLINE", "0")
+    cfg = resolve({"task": "forecast", "dataset": "load", "input_len": 48, "horizon": 4})
+    task.prepare(cfg)
+    assert (offline_cache / "load" / "load.csv").read_bytes() == src.read_bytes()
+    splits, info = task.load(cfg)
+    assert sum(len(s["y"]) for s in splits.values()) > 0
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,5 +1,6 @@
 """The video task: moving-shapes, frame sampling, the PyAV loaders on clips written here, bad input, a short run."""
 
+import dataclasses
 import json
 import zipfile
 
@@ -325,11 +326,18 @@ def test_kth_download_extracts_and_verifies_sha1(tmp_path, monkeypatch, offline_
                 z.write(f, f.name)
         sums[action] = hashlib.sha1(archive.read_bytes()).hexdigest()
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(video_sources, "KTH_URL", (tmp_path / "www").as_uri() + "/{}.zip")
-    monkeypatch.setattr(video_sources, "KTH_SHA1", {**sums, "walking": "0" * 40})
+
+    def declare(sha1s):  # the declared sources, served from a local folder
+        for action, source in video_sources.KTH.items():
+            url = f"{(tmp_path / 'www').as_uri()}/{action}.zip"
+            monkeypatch.setitem(
+                video_sources.KTH, action, dataclasses.replace(source, url=url, sha1=sha1s[action])
+            )
+
+    declare({**sums, "walking": "0" * 40})
     with pytest.raises(BenchError, match=r"checksum mismatch for .*walking.zip \(dataset 'kth'\)"):
         VIDEO.load(cfg_for("kth"))
-    monkeypatch.setattr(video_sources, "KTH_SHA1", sums)
+    declare(sums)
     _, info = VIDEO.load(cfg_for("kth"))
     assert info["sizes"] == {"train": 6, "val": 6, "test": 6}
     assert len(list((offline_cache / "kth" / "boxing").glob("*.avi"))) == 3
