@@ -108,7 +108,9 @@ class VideoTask(ClassifierTask):
                 "total": len(listing.paths),
             }
 
-        return datasets.cached_tensors(split_scheme(cfg.dataset)[0] or cfg.dataset, params, build)
+        source = self.source(cfg.dataset)  # a declared source's version is part of its cache's name
+        name = source.cache_key if source else split_scheme(cfg.dataset)[0] or cfg.dataset
+        return datasets.cached_tensors(name, params, build)
 
     def _listing(self, cfg) -> video_sources.Listing:
         o = cfg.options
