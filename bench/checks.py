@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is [0, 2**32 - 1]
 

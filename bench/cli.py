@@ -8,7 +8,7 @@ import dataclasses
 import re
 import sys
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 RUN_FLAGS = {  # flag -> (type, help); every one maps onto a RunConfig field of the same name
     "task": (str, "task family (see `bench tasks`)"),

@@ -5,7 +5,7 @@ run: python -m bench sweep ci --jobs 2
 
 import sys
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 
 def cmd_sweep(args, extras) -> int:

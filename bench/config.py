@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import models
+import tasks
+from bench.base.errors import BenchError
 from bench.checks import check_numbers, check_out, check_strategy, read_mapping, yaml_line
-from bench.errors import BenchError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -117,9 +119,6 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
     """Merge defaults, task defaults, files and overrides into a validated RunConfig."""
-    import models
-    import tasks
-
     layers = [read_yaml(Path(config_file))] if config_file else []
     files = {id(layer): Path(config_file) for layer in layers}  # layer -> its file, for errors with a line
     layers.append({k: v for k, v in overrides.items() if v is not None})
@@ -174,8 +173,6 @@ def located(error: BenchError, path: Path | None, key) -> BenchError:
 
 
 def validate(cfg: RunConfig, model_names: list[str]) -> None:
-    import tasks
-
     if cfg.model not in model_names:
         raise BenchError(f"unknown model '{cfg.model}'; valid: {', '.join(model_names)}")
     tasks.get(cfg.task).check_dataset(cfg.dataset)

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import torch
 
+import tasks
+from bench.base.errors import BenchError
 from bench.config import RunConfig, config_hash
-from bench.errors import BenchError
+from bench.module import SeqModule
+from tasks.lm_sample import sample
 
 
 def checkpoint_path(run: str) -> tuple[Path, str | None]:
@@ -45,9 +48,6 @@ def checkpoint_path(run: str) -> tuple[Path, str | None]:
 
 def load_run(run: str):
     """(module in eval mode on the CPU, task, info) rebuilt from a run's checkpoint."""
-    import tasks
-    from bench.module import SeqModule
-
     path, expected = checkpoint_path(run)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -80,37 +80,6 @@ def load_run(run: str):
             f"checkpoint '{path}' does not fit its own config ({type(e).__name__}: {e})"
         ) from None
     return module.eval(), task, saved["info"]
-
-
-@torch.no_grad()
-def sample(
-    module, ids: list[int], length: int, temperature: float = 0.8, seed: int | None = None
-) -> list[int]:
-    """`length` token ids continuing `ids`, one at a time from softmax(logits / temperature); 0 is greedy.
-
-    The prompt runs through the model once; after that each step feeds one token and the carried state.
-    A private generator keeps the global random state untouched; a seed makes the result reproducible.
-    """
-    gen = torch.Generator()
-    if seed is None:
-        gen.seed()
-    else:
-        gen.manual_seed(seed)
-    was_training = module.training
-    module.eval()
-    device = next(module.parameters()).device
-    logits, state = module(torch.tensor([ids], device=device))  # [1, T, V]
-    out = []
-    for _ in range(length):
-        last = logits[0, -1].float().cpu()  # [V]
-        if temperature == 0:
-            token = int(last.argmax())
-        else:
-            token = int(torch.multinomial(torch.softmax(last / temperature, dim=-1), 1, generator=gen))
-        out.append(token)
-        logits, state = module(torch.tensor([[token]], device=device), None, state)  # [1, 1, V]
-    module.train(was_training)
-    return out
 
 
 def generate(

@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from models.recurrent import CELLS, onednn
 
 # Lightning runs "16-mixed" on a CPU as bf16 (it says so in a warning); both autocast the CPU to bf16.

@@ -11,7 +11,7 @@ import torchmetrics
 from torch import nn
 
 import models
-from bench.errors import Diverged
+from bench.base.errors import Diverged
 
 STAGES = ("train", "val", "test")
 FINITE_CHECK_EVERY = 20  # optimizer steps between host reads of the divergence flag on an accelerator

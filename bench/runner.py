@@ -21,10 +21,10 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 import tasks
-from bench.batching import TensorDataModule
+from bench.base.batching import TensorDataModule
+from bench.base.errors import BenchError, Diverged
 from bench.config import RunConfig, config_hash, parse_clip
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
-from bench.errors import BenchError, Diverged
 from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
 from bench.publish import publish, work_dir

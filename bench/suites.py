@@ -11,9 +11,9 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.base.errors import BenchError
 from bench.checks import read_mapping, yaml_line
 from bench.config import CONFIG_DIR, RunConfig, resolve
-from bench.errors import BenchError
 
 SUITE_DIR = CONFIG_DIR / "suites"
 SUITE_KEYS = ("description", "models", "clips", "seeds", "common", "tasks", "tolerances")

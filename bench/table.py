@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import tasks
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from bench.records import read_record
 from bench.runner import record_paths
 from bench.suites import Suite

@@ -25,7 +25,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 import tasks
-from bench.batching import TensorDataModule
+from bench.base.batching import TensorDataModule
 from bench.config import parse_clip, resolve
 from bench.diagnostics import GradientDiagnostics
 from bench.module import SeqModule, detach_state

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from bench.errors import unknown
+from bench.base.errors import unknown
 
 REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 DESCRIPTIONS: dict[str, str] = {}

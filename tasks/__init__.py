@@ -12,8 +12,9 @@ import torchmetrics
 from torch import nn
 from torch.utils.data import DataLoader
 
-from bench.batching import bucket_loader
-from bench.errors import unknown
+from bench.base.batching import bucket_loader
+from bench.base.errors import unknown
+from bench.base.sources import Source, fetch
 
 REGISTRY: dict[str, "Task"] = {}
 
@@ -39,7 +40,9 @@ class Task:
 
     name = ""
     description = ""
-    datasets: dict[str, str] = {}  # dataset name -> one-line description
+    # name (or "scheme:PATH") -> its declared Source (bench.base.sources: layout, URL, checksum; fetched by
+    # bench.base.sources.fetch), or a one-line description where nothing is fetched (generated, the user's files)
+    datasets: dict[str, "Source | str"] = {}
     default_dataset = ""
     offline_dataset = ""  # a dataset that needs no download, for smoke runs and tests
     primary_metric = ""  # a key of metrics(); logged as val/<key>
@@ -57,8 +60,15 @@ class Task:
     def check_options(self, cfg) -> None:
         """Validate cfg.options; raise BenchError on a bad value."""
 
+    def source(self, dataset: str) -> Source | None:
+        """The declared source of `dataset`; None where nothing is fetched (generated data, scheme:PATH files)."""
+        found = self.datasets.get(dataset)
+        return found if isinstance(found, Source) else None
+
     def prepare(self, cfg) -> None:
-        """Download and cache whatever `load` needs (runs once per machine)."""
+        """Download and cache whatever `load` needs (runs once per machine); by default the declared source."""
+        if (source := self.source(cfg.dataset)) is not None:
+            fetch(source)
 
     def load(self, cfg) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
         """Return ({'train'|'val'|'test': {'x', 'y', optional 'lengths'}}, info)."""

@@ -11,7 +11,8 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
+from bench.base.sources import fetch, split_scheme
 from models.recurrent import final_features
 from tasks import Task, register
 from tasks import series as ts
@@ -28,10 +29,7 @@ class ForecastTask(Task):
         "multi-horizon time-series forecasting (ETT protocol: 12/4/4-month split, train-only scaler)"
     )
     datasets = {
-        "etth1": "ETTh1, hourly transformer loads and oil temperature OT, 17,420 rows (BENCH_DATA/ett)",
-        "etth2": "ETTh2, hourly, second station, 17,420 rows",
-        "ettm1": "ETTm1, 15-minute, 69,680 rows",
-        "ettm2": "ETTm2, 15-minute, second station, 69,680 rows",
+        **ts.ETT,
         "synthetic": "offline: generated hourly series shaped like ETTh1 (6 loads + OT), 14,400 rows",
         "csv:PATH": "any CSV with a header, a numeric --target column and an optional --date-column",
     }
@@ -52,9 +50,9 @@ class ForecastTask(Task):
         norm: str = "last"  # last: the model sees and predicts changes from the window's last value | none
 
     def check_dataset(self, dataset: str) -> None:
-        if not dataset.startswith("csv:"):
+        scheme, path = split_scheme(dataset)
+        if scheme != "csv":
             return super().check_dataset(dataset)
-        path = dataset.removeprefix("csv:")
         if not path:
             raise BenchError("dataset 'csv:' needs a file path, for example csv:data/my_series.csv")
         if not Path(path).is_file():
@@ -79,19 +77,18 @@ class ForecastTask(Task):
             )
 
     # -- data -------------------------------------------------------------------------------------------
-    def prepare(self, cfg) -> None:
-        if cfg.dataset in ts.ETT:
-            ts.ett_path(cfg.dataset)
-
     def read(self, cfg) -> ts.Series:
-        """The raw series of cfg.dataset: verified ETT file, generated series or user CSV."""
+        """The raw series of cfg.dataset: verified ETT file, generated series, another declared CSV or the user's."""
         if cfg.dataset == "synthetic":
             return ts.synthetic()
         if cfg.dataset in ts.ETT:
             series = ts.read_csv(ts.ett_path(cfg.dataset))
             ts.check_ett(series, cfg.dataset)
             return series
-        return ts.read_csv(cfg.dataset.removeprefix("csv:"), cfg.options["date_column"])
+        source = self.source(cfg.dataset)  # a declared CSV, or the user's csv:PATH
+        return ts.read_csv(
+            fetch(source) if source else split_scheme(cfg.dataset)[1], cfg.options["date_column"]
+        )
 
     def load(self, cfg):
         o = cfg.options
@@ -115,9 +112,7 @@ class ForecastTask(Task):
         scaled, mean, std = ts.scale(values, ends[0])  # [T, C_used] float32 tensor
         pos = {c: i for i, c in enumerate(used)}
         x_all, y_all = scaled[:, [pos[c] for c in in_cols]], scaled[:, [pos[c] for c in out_cols]]
-        period = o["period"] or (
-            24 * ts.ETT[cfg.dataset][2] if cfg.dataset in ts.ETT else ts.infer_period(series.dates)
-        )
+        period = o["period"] or ts.season(cfg.dataset, series.dates)
         if period > o["input_len"]:
             raise BenchError(
                 f"the seasonal period of {series.source} is {period} steps, longer than input_len "

@@ -14,18 +14,22 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
+from bench.base.sources import fetch, split_scheme
 from tasks import Task, register
+from tasks.lm_sample import sample
 from tasks.lm_text import (
     EOS,
+    SHAKESPEARE,
     UNK,
+    WIKITEXT,
     WIKITEXT_FILES,
     encode,
     read_text,
-    shakespeare_file,
     split_by_position,
     synthetic_play,
+    text_file,
     tokenize,
     vocabulary,
     wikitext_dir,
@@ -131,8 +135,8 @@ class LanguageModelTask(Task):
     name = "lm"
     description = "next-token prediction on text, character or word level, truncated BPTT with carried state"
     datasets = {
-        "tiny-shakespeare": "Tiny Shakespeare, 1.1M characters (downloaded with sha256 or BENCH_DATA/tiny-shakespeare)",
-        "wikitext-2": "WikiText-2 (raw), word level: datasets hub, --data-dir or BENCH_DATA/wikitext-2",
+        "tiny-shakespeare": SHAKESPEARE,
+        "wikitext-2": WIKITEXT,
         "text:PATH": "any UTF-8 text file, character level (--level word for words), split 90/5/5",
         "synthetic": "offline: a play from a small seeded grammar, 264k characters, no download",
     }
@@ -156,12 +160,10 @@ class LanguageModelTask(Task):
         self._embeddings: dict[int, nn.Embedding] = {}  # build_input -> build_head handoff, for tying
 
     def check_dataset(self, dataset: str) -> None:
-        if dataset.startswith("text:"):
-            path = Path(dataset[5:]).expanduser()
-            if not path.is_file():
-                raise BenchError(f"text file '{path}' not found (dataset '{dataset}')")
-            return
-        super().check_dataset(dataset)
+        if split_scheme(dataset)[0] != "text":
+            return super().check_dataset(dataset)
+        if not (path := text_file(dataset)).is_file():
+            raise BenchError(f"text file '{path}' not found (dataset '{dataset}')")
 
     def check_options(self, cfg) -> None:
         o = cfg.options
@@ -188,7 +190,8 @@ class LanguageModelTask(Task):
         if cfg.dataset == "wikitext-2":
             files = {s: wikitext_dir(cfg.options["data_dir"]) / f for s, f in WIKITEXT_FILES.items()}
             return files, "|".join(datasets.file_digest(p) for p in files.values())
-        path = Path(cfg.dataset[5:]).expanduser() if cfg.dataset.startswith("text:") else shakespeare_file()
+        source = self.source(cfg.dataset)  # a declared text file (Tiny Shakespeare), or the user's text:PATH
+        path = fetch(source) if source else text_file(cfg.dataset)
         return path, datasets.file_digest(path) if path.is_file() else str(path)
 
     def _tokens(self, cfg) -> dict:
@@ -296,8 +299,6 @@ class LanguageModelTask(Task):
         return {"unigram": out}
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
-        from bench.generate import sample
-
         info = datamodule.info
         ids = sample(module, self.encode("", info), SAMPLE_LENGTH, temperature=0.8, seed=cfg.seed)
         tied = module.head.fc.weight is module.input_layer.embed.weight

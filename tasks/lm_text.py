@@ -3,21 +3,46 @@
 run: BENCH_DATA=../shared/data python -c "from tasks.lm_text import shakespeare_file; print(shakespeare_file())"
 """
 
-import os
 import random
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base.errors import BenchError
+from bench.base.sources import Source, fetch, split_scheme
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 SHAKESPEARE_REL = "tiny-shakespeare/input.txt"
 WIKITEXT_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
 UNK, EOS = "<unk>", "<eos>"
+
+
+def _wikitext_from_hub(out: Path) -> None:
+    """WikiText-2 (raw) from the `datasets` hub (it verifies its own files), in the pytorch/examples layout."""
+    from datasets import load_dataset  # the Hugging Face package, not bench.base.datasets
+
+    hub = load_dataset("wikitext", "wikitext-2-raw-v1")
+    out.mkdir()
+    for split, name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
+        lines = [row.rstrip("\n") for row in hub[split]["text"]]  # one row per line of the original files
+        (out / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+SHAKESPEARE = Source(
+    "tiny-shakespeare",
+    SHAKESPEARE_REL,
+    "Tiny Shakespeare, 1.1M characters (downloaded with sha256 or BENCH_DATA/tiny-shakespeare)",
+    url=SHAKESPEARE_URL,
+    sha256=SHAKESPEARE_SHA256,
+)
+WIKITEXT = Source(
+    "wikitext-2",
+    "wikitext-2",
+    "WikiText-2 (raw), word level: datasets hub, --data-dir or BENCH_DATA/wikitext-2",
+    produce=_wikitext_from_hub,
+)
 
 
 def read_text(path: Path) -> str:
@@ -106,43 +131,19 @@ def synthetic_play(n_chars: int = 260_000, seed: int = 0) -> str:
 
 def shakespeare_file() -> Path:
     """Tiny Shakespeare from BENCH_DATA or the cache; downloaded and verified (sha256) when missing."""
-    found = datasets.find(SHAKESPEARE_REL)
-    if found is not None:
-        return found
-    downloaded = datasets.download("tiny-shakespeare", SHAKESPEARE_REL, SHAKESPEARE_URL, SHAKESPEARE_SHA256)
-    dest = datasets.cache_root() / SHAKESPEARE_REL
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    downloaded.replace(dest)
-    return dest
+    return fetch(SHAKESPEARE)
+
+
+def text_file(dataset: str) -> Path:
+    """The user's file of dataset `text:PATH`."""
+    return Path(split_scheme(dataset)[1]).expanduser()
 
 
 def wikitext_dir(data_dir: str) -> Path:
     """A folder with train.txt, valid.txt, test.txt: --data-dir, BENCH_DATA/wikitext-2, or the datasets hub."""
-    rel = "wikitext-2"
-    if data_dir:
-        root = Path(data_dir).expanduser()
-        absent = [f for f in WIKITEXT_FILES.values() if not (root / f).is_file()]
-        if absent:
-            raise BenchError(f"wikitext-2 folder '{root}' lacks {', '.join(absent)} (--data-dir)")
-        return root
-    found = datasets.find(f"{rel}/train.txt")
-    if found is not None:
-        return found.parent
-    if os.environ.get("BENCH_OFFLINE") == "1":
-        raise datasets.missing("wikitext-2", f"{rel}/train.txt", " and BENCH_OFFLINE=1 forbids downloading")
-    try:
-        from datasets import load_dataset  # the Hugging Face package, not bench.datasets
-
-        hub = load_dataset("wikitext", "wikitext-2-raw-v1")
-    except Exception as e:  # the hub raises many types (connection, missing config, ...)
-        raise datasets.missing(
-            "wikitext-2", f"{rel}/train.txt", f", and the datasets hub failed ({e})"
-        ) from None
-    root = datasets.cache_root() / rel
-    tmp = root.with_name(f"{rel}.{os.getpid()}.part")  # written whole, then renamed: never a partial folder
-    tmp.mkdir(parents=True, exist_ok=True)
-    for split, name in (("train", "train.txt"), ("validation", "valid.txt"), ("test", "test.txt")):
-        lines = [row.rstrip("\n") for row in hub[split]["text"]]  # one row per line of the original files
-        (tmp / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.rename(root)
+    root = Path(data_dir).expanduser() if data_dir else fetch(WIKITEXT)
+    absent = [f for f in WIKITEXT_FILES.values() if not (root / f).is_file()]
+    if absent:
+        where = "(--data-dir)" if data_dir else "(found in BENCH_DATA or the cache)"
+        raise BenchError(f"wikitext-2 folder '{root}' lacks {', '.join(absent)} {where}")
     return root

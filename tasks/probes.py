@@ -19,7 +19,7 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from models.recurrent import final_features
 from tasks import Task, register
 

@@ -16,19 +16,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base.errors import BenchError
+from bench.base.sources import Source, fetch
 
 ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{stem}.csv"
 ETT_COLUMNS = ["date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
-# name -> (file stem, rows, rows per hour, sha256 or None). Row counts as published with the files (Informer,
-# Time-Series-Library's dataset table); the hourly files span 17,420 hours, the 15-minute ones four times that.
-ETT = {
-    "etth1": ("ETTh1", 17420, 1, "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066"),
-    "etth2": ("ETTh2", 17420, 1, None),
-    "ettm1": ("ETTm1", 69680, 4, None),
-    "ettm2": ("ETTm2", 69680, 4, None),
-}
+
+
+def ett(name: str, stem: str, rows: int, per_hour: int, sha256: str | None, description: str) -> Source:
+    """One ETT file: verified by its sha256 where known, and always by its header and row count."""
+    check = functools.partial(_check_ett_file, name)
+    meta = {"stem": stem, "rows": rows, "per_hour": per_hour}
+    url = ETT_URL.format(stem=stem)
+    return Source(name, f"ett/{stem}.csv", description, url, sha256, check=check, meta=meta)
+
+
 MISSING = {"", "na", "nan", "null", "none"}
 
 
@@ -45,34 +47,42 @@ class Series:
 
 def ett_path(name: str) -> Path:
     """The ETT file, from BENCH_DATA or the cache; downloaded and verified when missing."""
-    stem, rows, _, sha = ETT[name]
-    rel = f"ett/{stem}.csv"
-    found = datasets.find(rel)
-    if found is not None:
-        return found
-    tmp = datasets.download(name, rel, ETT_URL.format(stem=stem), sha)
-    try:
-        check_ett(read_csv(tmp), name)
-    except BenchError as e:
-        tmp.unlink(missing_ok=True)
-        raise BenchError(
-            f"the download of {name} is not the expected file ({e}); removed, run again"
-        ) from None
-    dest = datasets.cache_root() / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp.replace(dest)
-    return dest
+    return fetch(ETT[name])
+
+
+def _check_ett_file(name: str, path: Path) -> None:
+    check_ett(read_csv(path), name)
 
 
 def check_ett(series: Series, name: str) -> None:
     """An ETT file has the standard header and row count (sha256 is checked on download where known)."""
-    stem, rows, _, _ = ETT[name]
+    stem, rows = ETT[name].meta["stem"], ETT[name].meta["rows"]
     if series.columns != ETT_COLUMNS[1:] or series.dates is None or len(series.values) != rows:
         raise BenchError(
             f"{series.source} does not look like {stem}.csv: expected columns {','.join(ETT_COLUMNS)} and "
             f"{rows} rows, got {','.join(['date'] * (series.dates is not None) + series.columns)} and "
             f"{len(series.values)} rows"
         )
+
+
+# Row counts as published with the files (Informer, Time-Series-Library's dataset table); the hourly files span
+# 17,420 hours, the 15-minute ones four times that.
+ETT = {
+    s.name: s
+    for s in (
+        ett(
+            "etth1",
+            "ETTh1",
+            17420,
+            1,
+            "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066",
+            "ETTh1, hourly transformer loads and oil temperature OT, 17,420 rows (BENCH_DATA/ett)",
+        ),
+        ett("etth2", "ETTh2", 17420, 1, None, "ETTh2, hourly, second station, 17,420 rows"),
+        ett("ettm1", "ETTm1", 69680, 4, None, "ETTm1, 15-minute, 69,680 rows"),
+        ett("ettm2", "ETTm2", 69680, 4, None, "ETTm2, 15-minute, second station, 69,680 rows"),
+    )
+}
 
 
 def _parse_column(cells: list[str], name: str, path) -> np.ndarray | None:
@@ -182,6 +192,11 @@ def synthetic(rows: int = 14400, seed: int = 0) -> Series:
     return Series(np.column_stack([loads, ot]), names, dates, f"synthetic(rows={rows}, seed={seed})")
 
 
+def season(dataset: str, dates: list[str] | None) -> int:
+    """The seasonal period: a day of steps for ETT (as declared), else inferred from the dates."""
+    return 24 * ETT[dataset].meta["per_hour"] if dataset in ETT else infer_period(dates)
+
+
 def infer_period(dates: list[str] | None) -> int:
     """Seasonal period from the sampling step: a day's worth of steps below a day, 7 for daily data, 12 for
     monthly; 1 (no season: seasonal naive = persistence) when there are no readable dates."""
@@ -204,7 +219,7 @@ def infer_period(dates: list[str] | None) -> int:
 def split_rows(dataset: str, n: int) -> tuple[int, int, int]:
     """End rows of train, val and test. ETT (and the offline series): 12 / 4 / 4 months of 30 days, as in
     Informer; any other series: the same 60 / 20 / 20 proportions of its rows, in time order."""
-    per_hour = ETT[dataset][2] if dataset in ETT else 1 if dataset == "synthetic" else 0
+    per_hour = ETT[dataset].meta["per_hour"] if dataset in ETT else 1 if dataset == "synthetic" else 0
     if per_hour:
         month = 30 * 24 * per_hour
         return 12 * month, 16 * month, min(20 * month, n)

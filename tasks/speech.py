@@ -3,10 +3,9 @@
 run: python -m bench run --task speech --model lstm --dataset fsdd
 """
 
+import hashlib
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,14 +15,16 @@ import torch
 import torchaudio
 from torch import nn
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
+from bench.base.sources import Source, fetch
 from tasks import register
 from tasks.classify import ClassifierTask
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 # sha256 over the sorted recordings (name, then sha256 of the bytes): verifies a download or a copy file by file.
 FSDD_DIGEST = "0fbe6612aaa20a80ef4371894a46e060038337a518fe3d4728cb7eee7caa013c"
+SPEECHCOMMANDS_REL = "SpeechCommands/speech_commands_v0.02"
 FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 # DTMF keypad: (row, column) frequencies in Hz per digit (ITU-T Q.23).
@@ -54,51 +55,54 @@ def read_wav(path: Path) -> np.ndarray:
 
 def fsdd_files() -> tuple[Path, list[Path]]:
     """The FSDD recordings, from BENCH_DATA or the cache, downloaded and verified when missing."""
-    rel = "fsdd/recordings"
-    root = datasets.find(rel)
-    if root is None:
-        root = fsdd_download(rel)
+    root = fetch(FSDD)
     files = sorted(root.glob("*.wav"))
     if not files:
-        raise datasets.missing("fsdd", rel, f" ({root} holds no .wav files)")
+        raise datasets.missing("fsdd", FSDD.layout, f" ({root} holds no .wav files)")
     for f in files:
         if not FSDD_NAME.match(f.name):
             raise BenchError(f"unexpected FSDD file name {f}; expected {{digit}}_{{speaker}}_{{take}}.wav")
     return root, files
 
 
-def fsdd_download(rel: str) -> Path:
-    """Download and extract FSDD, verify the recordings file by file, and only then move them into place.
-
-    GitHub's tag archives are generated on the fly, so no checksum of the archive itself can be known; the
-    digest is over the recordings instead."""
-    archive = datasets.download("fsdd", rel, FSDD_URL)
-    tmp = datasets.cache_root() / "fsdd" / f"extract-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        datasets.safe_extract(archive, tmp)
-        found = list(tmp.glob("*/recordings"))
-        if len(found) != 1 or fsdd_digest(found[0]) != FSDD_DIGEST:
-            archive.unlink(missing_ok=True)
-            raise BenchError(
-                f"the FSDD download {archive.name} does not hold the expected recordings (checksum mismatch); "
-                "it was removed, run again to retry"
-            )
-        root = datasets.cache_root() / rel
-        found[0].rename(root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-
 def fsdd_digest(root: Path) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for f in sorted(root.glob("*.wav")):
         h.update(f.name.encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
+
+
+def check_fsdd(root: Path) -> None:
+    """GitHub's tag archives are generated on the fly, so no checksum of the archive itself can be known; the
+    digest is over the recordings instead."""
+    if fsdd_digest(root) != FSDD_DIGEST:
+        raise BenchError("it does not hold the expected recordings (checksum mismatch)")
+
+
+def speechcommands_download(out: Path) -> None:
+    """Speech Commands v0.02 through torchaudio (which checks the archive's sha256), moved to `out`."""
+    from torchaudio.datasets import SPEECHCOMMANDS
+
+    (out.parent / "root").mkdir()
+    SPEECHCOMMANDS(out.parent / "root", download=True)
+    (out.parent / "root" / SPEECHCOMMANDS_REL).rename(out)
+
+
+FSDD = Source(
+    "fsdd",
+    "fsdd/recordings",
+    "Free Spoken Digit Dataset, 3,000 recordings at 8 kHz, 6 speakers (downloaded or BENCH_DATA/fsdd)",
+    url=FSDD_URL,
+    member="*/recordings",
+    check=check_fsdd,
+)
+SPEECHCOMMANDS_DIGITS = Source(
+    "speechcommands-digits",
+    SPEECHCOMMANDS_REL,
+    "the ten digit words of Speech Commands v0.02 (16 kHz), official lists",
+    produce=speechcommands_download,
+)
 
 
 def dtmf_clips(n_per_class: int, seed: int, sr: int = 8000) -> list[tuple[np.ndarray, int]]:
@@ -123,8 +127,8 @@ class SpeechTask(ClassifierTask):
     name = "speech"
     description = "spoken-digit recognition (10 classes) from MFCC or log-mel frames"
     datasets = {
-        "fsdd": "Free Spoken Digit Dataset, 3,000 recordings at 8 kHz, 6 speakers (downloaded or BENCH_DATA/fsdd)",
-        "speechcommands-digits": "the ten digit words of Speech Commands v0.02 (16 kHz), official lists",
+        "fsdd": FSDD,
+        "speechcommands-digits": SPEECHCOMMANDS_DIGITS,
         "dtmf": "offline: synthetic noisy DTMF keypad tones, one class per digit, no download",
     }
     default_dataset = "fsdd"
@@ -271,25 +275,14 @@ def speechcommands_items(data_dir: str) -> list[tuple[Path, int, str]]:
     """(path, digit, subset) for the digit words of Speech Commands v0.02, via torchaudio's SPEECHCOMMANDS."""
     from torchaudio.datasets import SPEECHCOMMANDS
 
-    rel = "SpeechCommands/speech_commands_v0.02"
     if data_dir:
         root = Path(data_dir)
-        if not (root / rel).is_dir():
-            raise datasets.missing("speechcommands-digits", rel, f" (not under --data-dir {root})")
+        if not (root / SPEECHCOMMANDS_REL).is_dir():
+            raise datasets.missing(
+                "speechcommands-digits", SPEECHCOMMANDS_REL, f" (not under --data-dir {root})"
+            )
     else:
-        found = datasets.find(rel)
-        root = found.parent.parent if found else datasets.cache_root()
-        if found is None:
-            if os.environ.get("BENCH_OFFLINE") == "1":
-                raise datasets.missing(
-                    "speechcommands-digits", rel, " and BENCH_OFFLINE=1 forbids downloading"
-                )
-            try:
-                SPEECHCOMMANDS(root, download=True)
-            except Exception as e:
-                raise datasets.missing(
-                    "speechcommands-digits", rel, f", and the download failed ({e})"
-                ) from None
+        root = fetch(SPEECHCOMMANDS_DIGITS).parent.parent
     items = []
     for subset, short in (("training", "train"), ("validation", "val"), ("testing", "test")):
         ds = SPEECHCOMMANDS(root, subset=subset)

@@ -12,13 +12,14 @@ import torch
 import torchmetrics
 from torch import nn
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
+from bench.base.sources import fetch, split_scheme
 from tasks import register, video_cnn, video_shapes, video_sources
 from tasks.classify import ClassifierTask, classification_metrics
 from tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
 
-VIDEOFOLDER = "videofolder:"
+VIDEOFOLDER = "videofolder"
 EVAL_SEEDS = {"train": 1, "val": 2, "test": 3}  # moving-shapes: fixed, so every run seed sees the same clips
 
 
@@ -29,8 +30,8 @@ class VideoTask(ClassifierTask):
     datasets = {
         "moving-shapes": "offline: procedural clips, 13 classes, 10 of them told apart only by frame order",
         "videofolder:PATH": "PATH/<class>/<video> (any container PyAV reads) or PATH/{train,val,test}/<class>/",
-        "ucf101": "UCF101 with its official split files, from --data-dir ROOT or BENCH_DATA/ucf101",
-        "hmdb51": "HMDB51 with its official split files, from --data-dir ROOT or BENCH_DATA/hmdb51",
+        "ucf101": video_sources.UCF101,
+        "hmdb51": video_sources.HMDB51,
         "kth": "KTH actions (6 classes), person-based split of Schuldt et al. 2004; downloaded when missing",
     }
     default_dataset = "moving-shapes"
@@ -54,8 +55,9 @@ class VideoTask(ClassifierTask):
         bad_videos: str = "skip"  # skip (counted warning, named in the record) | fail
 
     def check_dataset(self, dataset: str) -> None:
-        if dataset.startswith(VIDEOFOLDER):
-            if not dataset.removeprefix(VIDEOFOLDER):
+        scheme, path = split_scheme(dataset)
+        if scheme == VIDEOFOLDER:
+            if not path:
                 raise BenchError("dataset 'videofolder:' needs a path, for example videofolder:~/clips")
             return
         super().check_dataset(dataset)
@@ -106,19 +108,21 @@ class VideoTask(ClassifierTask):
                 "total": len(listing.paths),
             }
 
-        return datasets.cached_tensors(cfg.dataset.split(":")[0], params, build)
+        source = self.source(cfg.dataset)  # a declared source's version is part of its cache's name
+        name = source.cache_key if source else split_scheme(cfg.dataset)[0] or cfg.dataset
+        return datasets.cached_tensors(name, params, build)
 
     def _listing(self, cfg) -> video_sources.Listing:
         o = cfg.options
-        if cfg.dataset.startswith(VIDEOFOLDER):
-            return video_sources.videofolder(
-                cfg.dataset.removeprefix(VIDEOFOLDER), o["val_fraction"], o["test_fraction"]
-            )
         if cfg.dataset == "ucf101":
             return video_sources.ucf101(o["data_dir"], o["split"])
         if cfg.dataset == "hmdb51":
             return video_sources.hmdb51(o["data_dir"], o["split"], o["val_fraction"])
-        return video_sources.kth(o["data_dir"])
+        if cfg.dataset == "kth":
+            return video_sources.kth(o["data_dir"])
+        source = self.source(cfg.dataset)  # a declared class-per-folder tree, or the user's videofolder:PATH
+        root = fetch(source) if source else split_scheme(cfg.dataset)[1]
+        return video_sources.videofolder(str(root), o["val_fraction"], o["test_fraction"])
 
     def load(self, cfg):
         data = self._clips(cfg)

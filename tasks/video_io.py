@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 BAD_VIDEOS = ("skip", "fail")
 

@@ -14,12 +14,12 @@ run: python -c "from tasks.video_sources import kth_split; print(kth_split('pers
 """
 
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import datasets
-from bench.errors import BenchError
+from bench.base import datasets
+from bench.base.errors import BenchError
+from bench.base.sources import Source, fetch
 from tasks.video_io import stratified_split
 
 SPLITS = ("train", "val", "test")
@@ -87,19 +87,29 @@ def _carve(listing: Listing, fractions: dict[str, float]) -> None:
         listing.splits[i] = s
 
 
-def _root(dataset: str, data_dir: str, rel: str) -> Path:
-    """ROOT holding `rel`: --data-dir, else BENCH_DATA/<dataset> or the cache."""
+UCF101 = Source(
+    "ucf101",
+    "ucf101/ucfTrainTestlist",
+    "UCF101 with its official split files, from --data-dir ROOT or BENCH_DATA/ucf101",
+    hint="; it is not downloaded automatically, use --data-dir ROOT",
+)
+HMDB51 = Source(
+    "hmdb51",
+    "hmdb51/testTrainMulti_7030_splits",
+    "HMDB51 with its official split files, from --data-dir ROOT or BENCH_DATA/hmdb51",
+    hint="; it is not downloaded automatically, use --data-dir ROOT",
+)
+
+
+def _root(source: Source, data_dir: str) -> Path:
+    """ROOT holding the source's layout: --data-dir, else BENCH_DATA/<dataset> or the cache."""
+    rel = Path(*Path(source.layout).parts[1:])  # the layout below the dataset's own folder
     if data_dir:
         root = Path(data_dir).expanduser()
         if not (root / rel).exists():
-            raise datasets.missing(dataset, rel, f" (not under --data-dir {root})")
+            raise datasets.missing(source.name, str(rel), f" (not under --data-dir {root})")
         return root
-    found = datasets.find(f"{dataset}/{rel}")
-    if found is None:
-        raise datasets.missing(
-            dataset, f"{dataset}/{rel}", "; it is not downloaded automatically, use --data-dir ROOT"
-        )
-    return found.parents[len(Path(rel).parts) - 1]
+    return fetch(source).parents[len(rel.parts) - 1]
 
 
 def _lines(path: Path) -> list[list[str]]:
@@ -109,7 +119,7 @@ def _lines(path: Path) -> list[list[str]]:
 
 
 def ucf101(data_dir: str, split: int) -> Listing:
-    root = _root("ucf101", data_dir, "ucfTrainTestlist")
+    root = _root(UCF101, data_dir)
     lists, videos = root / "ucfTrainTestlist", root / "UCF-101"
     classes = [name for _, name in _lines(lists / "classInd.txt")]
     entries = [(row[0], "train") for row in _lines(lists / f"trainlist0{split}.txt")]
@@ -134,7 +144,7 @@ def _ucf_group(rel: str) -> int:
 
 
 def hmdb51(data_dir: str, split: int, val_fraction: float) -> Listing:
-    root = _root("hmdb51", data_dir, "testTrainMulti_7030_splits")
+    root = _root(HMDB51, data_dir)
     files = sorted((root / "testTrainMulti_7030_splits").glob(f"*_test_split{split}.txt"))
     if not files:
         raise BenchError(
@@ -162,7 +172,6 @@ def _require_files(listing: Listing, dataset: str) -> None:
 
 
 KTH_ACTIONS = ["boxing", "handclapping", "handwaving", "jogging", "running", "walking"]
-KTH_URL = "http://www.csc.kth.se/cvap/actions/{}.zip"
 # SHA-1 of the six zips as listed by the vipy library (github.com/visym/vipy, vipy/dataset/kthactions.py).
 # KTH publishes no checksums; these are a third party's, not checked here against a download (written with
 # no network). No SHA-256 is known, so none is claimed. A mismatch removes the download and stops.
@@ -173,6 +182,17 @@ KTH_SHA1 = {
     "boxing": "adb36ed9c29c846d44d2ba15f348bd115c951bbd",
     "handwaving": "0792f7cd69f7f895a205c08ac212ddaa7177e370",
     "handclapping": "d3b81261aa822ef63d0d1523f945bfaff27814d2",
+}
+# One declared source per action: the zip, its SHA-1, and the videos in it that make the action's folder.
+KTH = {
+    action: Source(
+        "kth",
+        f"kth/{action}",
+        url=f"http://www.csc.kth.se/cvap/actions/{action}.zip",
+        sha1=sha1,
+        member=f"**/person*_{action}_*.avi",
+    )
+    for action, sha1 in KTH_SHA1.items()
 }
 KTH_PERSONS = {
     "train": {11, 12, 13, 14, 15, 16, 17, 18},
@@ -191,37 +211,18 @@ def kth_split(name: str) -> str:
 
 
 def kth(data_dir: str) -> Listing:
+    """Each action's folder from --data-dir ROOT, else BENCH_DATA or the cache, else its verified zip."""
     if data_dir:
-        root = _root("kth", data_dir, KTH_ACTIONS[0])
-    else:  # a complete copy in BENCH_DATA or the cache, else download what the cache lacks (resumes)
-        complete = [
-            r / "kth" for r in datasets.data_roots() if all((r / "kth" / a).is_dir() for a in KTH_ACTIONS)
-        ]
-        root = complete[0] if complete else kth_download()
+        root = _root(KTH[KTH_ACTIONS[0]], data_dir)
+        folders = {action: root / action for action in KTH_ACTIONS}
+    else:  # every action on its own: a rerun after a failed download resumes with the missing ones
+        folders = {action: fetch(KTH[action]) for action in KTH_ACTIONS}
     listing = Listing(KTH_ACTIONS)
     for label, action in enumerate(KTH_ACTIONS):
-        if not (root / action).is_dir():
-            raise datasets.missing("kth", f"kth/{action}", f" ({root} lacks the '{action}' folder)")
-        for f in _files(root / action):
+        if not folders[action].is_dir():
+            raise datasets.missing(
+                "kth", f"kth/{action}", f" ({folders[action].parent} lacks the '{action}' folder)"
+            )
+        for f in _files(folders[action]):
             listing.add(f, label, kth_split(f.name))
     return listing
-
-
-def kth_download() -> Path:
-    """Download the six zips (verifying their SHA-1), extract them into <cache>/kth/<action>/."""
-    root = datasets.cache_root() / "kth"
-    for action in KTH_ACTIONS:
-        if (root / action).is_dir():
-            continue
-        archive = datasets.download("kth", f"kth/{action}", KTH_URL.format(action), sha1=KTH_SHA1[action])
-        tmp = root / f".extract-{action}"
-        datasets.safe_extract(archive, tmp)
-        videos = sorted(tmp.rglob(f"person*_{action}_*.avi"))
-        if not videos:
-            raise BenchError(f"{archive} holds no KTH {action} videos (personNN_{action}_dN_uncomp.avi)")
-        (root / f".part-{action}").mkdir(parents=True, exist_ok=True)
-        for v in videos:
-            v.rename(root / f".part-{action}" / v.name)
-        (root / f".part-{action}").rename(root / action)  # complete folders only: a rerun resumes cleanly
-        shutil.rmtree(tmp)
-    return root

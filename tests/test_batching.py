@@ -1,6 +1,6 @@
 import torch
 
-from bench.batching import BucketBatchSampler, TensorBatches
+from bench.base.batching import BucketBatchSampler, TensorBatches
 
 
 def test_buckets_cover_every_row_once_and_group_similar_lengths():

@@ -3,8 +3,8 @@ import re
 import pytest
 
 import tasks
+from bench.base.errors import BenchError
 from bench.config import config_hash, parse_clip, resolve
-from bench.errors import BenchError
 
 
 def test_parse_clip():

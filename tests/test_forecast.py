@@ -1,5 +1,6 @@
 """Forecast task: windows and splits, the train-only scaler, baselines and MASE by hand, CSV errors, ETT data."""
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timedelta
@@ -9,9 +10,9 @@ import pytest
 import torch
 
 import tasks
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from bench.errors import BenchError
 from tasks import forecast
 from tasks import series as ts
 from tests.conftest import usage_error
@@ -247,7 +248,9 @@ def test_ett_download_is_verified(tmp_path, monkeypatch, offline_cache):
     src = tmp_path / "src"
     src.mkdir()
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(ts, "ETT_URL", src.as_uri() + "/{stem}.csv")
+    for name, source in ts.ETT.items():  # the declared sources, served from a local folder
+        url = f"{src.as_uri()}/{source.meta['stem']}.csv"
+        monkeypatch.setitem(ts.ETT, name, dataclasses.replace(source, url=url))
     rows = [[hour(i), *([1.5] * 7)] for i in range(17420)]
     write_csv(src / "ETTh2.csv", ts.ETT_COLUMNS, rows)
     assert ts.ett_path("etth2") == offline_cache / "ett" / "ETTh2.csv"

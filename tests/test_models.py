@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import models
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 from models.recurrent import final_features
 
 

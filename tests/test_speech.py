@@ -1,11 +1,13 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
 import tasks
+from bench.base.errors import BenchError
 from bench.config import resolve
-from bench.errors import BenchError
 from tasks import speech
 
 SPEECH = tasks.get("speech")
@@ -98,7 +100,10 @@ def test_missing_data_offline_names_dataset_and_folders(tmp_path):
 
 def test_missing_data_download_failure(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(speech, "FSDD_URL", "http://127.0.0.1:9/fsdd.tar.gz")  # nothing listens on port 9
+    declared = dataclasses.replace(
+        speech.FSDD, url="http://127.0.0.1:9/fsdd.tar.gz"
+    )  # nothing listens on port 9
+    monkeypatch.setattr(speech, "FSDD", declared)
     with pytest.raises(
         BenchError, match=r"dataset 'fsdd' not found.*downloading http://127.0.0.1:9/fsdd.tar.gz failed"
     ):
@@ -113,7 +118,7 @@ def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
     with tarfile.open(archive, "w:gz") as t:
         t.add(src, arcname="free-spoken-digit-dataset-1.0/recordings")
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(speech, "FSDD_URL", archive.as_uri())
+    monkeypatch.setattr(speech, "FSDD", dataclasses.replace(speech.FSDD, url=archive.as_uri()))
     monkeypatch.setattr(speech, "FSDD_DIGEST", speech.fsdd_digest(src))
     root, files = speech.fsdd_files()
     assert root == offline_cache / "fsdd" / "recordings" and len(files) == 30
@@ -128,7 +133,7 @@ def test_download_that_fails_its_checksum_is_never_accepted(tmp_path, monkeypatc
     with tarfile.open(archive, "w:gz") as t:
         t.add(src, arcname="free-spoken-digit-dataset-1.0/recordings")
     monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(speech, "FSDD_URL", archive.as_uri())
+    monkeypatch.setattr(speech, "FSDD", dataclasses.replace(speech.FSDD, url=archive.as_uri()))
     for _ in range(2):
         with pytest.raises(BenchError, match=r"does not hold the expected recordings.*removed, run again"):
             speech.fsdd_files()

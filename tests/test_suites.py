@@ -8,8 +8,8 @@ import pytest
 
 import tasks
 from bench import reproduce, table
+from bench.base.errors import BenchError
 from bench.cli import main
-from bench.errors import BenchError
 from bench.records import write_json
 from bench.runner import record_paths
 from bench.suites import load_suite

@@ -8,7 +8,7 @@ import torch
 
 import models
 import tasks
-from bench.batching import TensorDataModule
+from bench.base.batching import TensorDataModule
 from bench.cli import main
 from bench.config import resolve
 from bench.module import SeqModule

@@ -4,7 +4,7 @@ BENCH_DATA (default ~/.cache/seqbench) is searched first; downloads and preproce
 first writable of BENCH_CACHE, BENCH_DATA, ~/.cache/seqbench, so a read-only data copy (../shared/data)
 works as is. BENCH_OFFLINE=1 forbids downloads.
 
-run: BENCH_DATA=../shared/data python -c "from bench.datasets import find; print(find('fsdd/recordings'))"
+run: BENCH_DATA=../shared/data python -c "from bench.base.datasets import find; print(find('fsdd/recordings'))"
 """
 
 import hashlib
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from bench.base.errors import BenchError
 
 DEFAULT_ROOT = Path.home() / ".cache" / "seqbench"
 
@@ -63,6 +63,12 @@ def missing(dataset: str, relpath: str, why: str = "") -> BenchError:
     )
 
 
+def allow_download(dataset: str, relpath: str) -> None:
+    """The one check of BENCH_OFFLINE: with it set to 1, a missing dataset stops here, named."""
+    if os.environ.get("BENCH_OFFLINE") == "1":
+        raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
+
+
 def file_digest(path: Path, algo: str = "sha256") -> str:
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -85,8 +91,7 @@ def download(
             f"warning: cached download {dest} failed its checksum; removed, downloading again",
             file=sys.stderr,
         )
-    if os.environ.get("BENCH_OFFLINE") == "1":
-        raise missing(dataset, relpath, " and BENCH_OFFLINE=1 forbids downloading")
+    allow_download(dataset, relpath)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
     print(f"downloading {dataset} from {url}")

@@ -1,6 +1,6 @@
 """In-memory batching: tensors indexed per batch, length-sorted buckets, per-rank shards for DDP.
 
-run: python -c "from bench.batching import BucketBatchSampler; print(list(BucketBatchSampler(4, 2, [3,1,2,5], shuffle=False)))"
+run: python -c "from bench.base.batching import BucketBatchSampler; print(list(BucketBatchSampler(4, 2, [3,1,2,5], shuffle=False)))"
 """
 
 import math
