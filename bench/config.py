@@ -41,6 +41,10 @@ class RunConfig:
     dropout: float = 0.0
     bidirectional: bool = False
     recurrent_init_scale: float = 1.0
+    optimizer: str = "adam"  # adam | adamw | sgd (bench/optim.py)
+    momentum: float = 0.0  # sgd only
+    schedule: str = "plateau"  # plateau (halve after 3 flat epochs) | cosine | none
+    warmup_steps: int = 0  # linear learning-rate warm-up over the first N optimizer steps
     devices: int = 1  # per node; batch_size is the global batch, split evenly over devices x nodes
     num_nodes: int = 1
     strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
@@ -60,6 +64,9 @@ class RunConfig:
 
 # Keys that change where or how fast a run happens but not its result; left out of the run's hash.
 NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
+# Fields added after records existed: left out of the hash while they hold their default, so the hash of every
+# earlier config, and with it the record file a sweep resumes from, is unchanged.
+HASHED_IF_SET = ("optimizer", "momentum", "schedule", "warmup_steps")
 POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
@@ -161,6 +168,7 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
             raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")
     if not 0 <= cfg.dropout < 1:
         raise BenchError(f"'dropout' must be in [0, 1), got {cfg.dropout}")
+    check_training_aids(cfg)
     for key in ("max_minutes", "weight_decay", "recurrent_init_scale", "threads"):
         if getattr(cfg, key) < 0:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
@@ -176,7 +184,27 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         )
 
 
+def check_training_aids(cfg: RunConfig) -> None:
+    """Optimizer and schedule: names from their registries, sane numbers."""
+    from bench import optim
+
+    for key, valid in (
+        ("optimizer", optim.names(optim.OPTIMIZERS)),
+        ("schedule", optim.names(optim.SCHEDULES)),
+    ):
+        if getattr(cfg, key) not in valid:
+            raise BenchError(f"unknown {key} '{getattr(cfg, key)}'; valid: {', '.join(valid)}")
+    for key in ("momentum", "warmup_steps"):
+        if getattr(cfg, key) < 0:
+            raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
+    if cfg.momentum and cfg.optimizer != "sgd":
+        raise BenchError(f"momentum {cfg.momentum} applies to --optimizer sgd only, not '{cfg.optimizer}'")
+
+
 def config_hash(cfg: RunConfig) -> str:
     """Stable hash of everything that determines a run's result."""
     data = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_HASHED}
+    for key in HASHED_IF_SET:
+        if data[key] == getattr(RunConfig, key):
+            del data[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -11,6 +11,7 @@ import torchmetrics
 from torch import nn
 
 import models
+from bench import optim
 from bench.errors import Diverged
 
 STAGES = ("train", "val", "test")
@@ -136,10 +137,10 @@ class SeqModule(pl.LightningModule):
         checkpoint["bench"] = {"config": dataclasses.asdict(self.cfg), "info": self.info}
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        mode = "max" if self.task.higher_is_better else "min"
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
-        return {
-            "optimizer": opt,
-            "lr_scheduler": {"scheduler": sched, "monitor": f"val/{self.task.primary_metric}"},
-        }
+        return optim.build(
+            self.cfg,
+            self.parameters(),
+            monitor=f"val/{self.task.primary_metric}",
+            mode="max" if self.task.higher_is_better else "min",
+            total_steps=lambda: self.trainer.estimated_stepping_batches,
+        )
