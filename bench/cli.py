@@ -25,6 +25,8 @@ RUN_FLAGS = {  # flag -> (type, help); every one maps onto a RunConfig field of 
     "num_layers": (int, "stacked recurrent layers"),
     "dropout": (float, "dropout between layers and before the head"),
     "recurrent_init_scale": (float, "scale of the orthogonal hidden-to-hidden init (>1 explodes)"),
+    "norm_layer": (str, "none (fused cells) | layer (Ba et al. 2016) | batch (lstm, Cooijmans et al. 2017)"),
+    "checkpoint_segments": (int, "K > 1: gradient checkpointing over K time segments (exact, less memory)"),
     "optimizer": (str, "adam (default) | adamw | sgd"),
     "momentum": (float, "SGD momentum (default 0)"),
     "schedule": (str, "lr schedule: plateau (default: halve after 3 flat epochs) | cosine | none"),

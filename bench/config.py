@@ -41,6 +41,8 @@ class RunConfig:
     dropout: float = 0.0
     bidirectional: bool = False
     recurrent_init_scale: float = 1.0
+    norm_layer: str = "none"  # none (the fused cuDNN/oneDNN modules) | layer | batch (models/normalized.py)
+    checkpoint_segments: int = 0  # K > 1: keep K segment states, recompute the steps in backward (exact)
     optimizer: str = "adam"  # adam | adamw | sgd (bench/optim.py)
     momentum: float = 0.0  # sgd only
     schedule: str = "plateau"  # plateau (halve after 3 flat epochs) | cosine | none
@@ -66,7 +68,7 @@ class RunConfig:
 NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
 # Fields added after records existed: left out of the hash while they hold their default, so the hash of every
 # earlier config, and with it the record file a sweep resumes from, is unchanged.
-HASHED_IF_SET = ("optimizer", "momentum", "schedule", "warmup_steps")
+HASHED_IF_SET = ("norm_layer", "checkpoint_segments", "optimizer", "momentum", "schedule", "warmup_steps")
 POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 
@@ -185,16 +187,28 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
 
 
 def check_training_aids(cfg: RunConfig) -> None:
-    """Optimizer and schedule: names from their registries, sane numbers."""
+    """Normalization, checkpointing, optimizer and schedule: names from their registries, sane numbers."""
     from bench import optim
+    from models.recurrent import LAYERS
 
     for key, valid in (
+        ("norm_layer", list(LAYERS)),
         ("optimizer", optim.names(optim.OPTIMIZERS)),
         ("schedule", optim.names(optim.SCHEDULES)),
     ):
         if getattr(cfg, key) not in valid:
             raise BenchError(f"unknown {key} '{getattr(cfg, key)}'; valid: {', '.join(valid)}")
-    for key in ("momentum", "warmup_steps"):
+    if cfg.norm_layer == "batch" and cfg.model != "lstm":
+        raise BenchError(
+            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
+            f"lstm, not '{cfg.model}'; use --norm-layer layer"
+        )
+    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
+        raise BenchError(
+            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
+            "(drop --bidirectional, or use --norm-layer none|layer)"
+        )
+    for key in ("checkpoint_segments", "momentum", "warmup_steps"):
         if getattr(cfg, key) < 0:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
     if cfg.momentum and cfg.optimizer != "sgd":

@@ -37,6 +37,8 @@ class SeqModule(pl.LightningModule):
             cfg.dropout,
             bidirectional=cfg.bidirectional,
             recurrent_init_scale=cfg.recurrent_init_scale,
+            norm_layer=cfg.norm_layer,
+            checkpoint_segments=cfg.checkpoint_segments,
         )
         self.head = task.build_head(cfg, info, self.encoder)
         # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
