@@ -229,3 +229,20 @@ def test_a_layer_normalized_checkpointed_run_trains(tmp_path, capsys):
     rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
     assert rec["status"] == "ok" and rec["config"]["norm_layer"] == "layer"
     assert rec["history"][-1]["train/loss"] < rec["history"][0]["train/loss"]
+
+
+def test_normalization_and_optimizer_are_suite_axes(tmp_path):
+    from bench.suites import load_suite
+
+    suite = load_suite("normalize")
+    assert {c.cfg.norm_layer for c in suite.cells} == {"none", "layer"}
+    for cell in suite.cells:
+        assert f"norm_layer={cell.cfg.norm_layer}" in cell.row
+    spec = tmp_path / "recipe.yaml"
+    spec.write_text(
+        "models: [lstm]\ntasks:\n  probes:\n    optimizer: [adam, sgd]\n    norm_layer: [none, batch]\n"
+    )
+    rows = load_suite(str(spec)).rows()
+    assert rows == [
+        f"probes/adding optimizer={o} norm_layer={n}" for o in ("adam", "sgd") for n in ("none", "batch")
+    ]
