@@ -246,3 +246,15 @@ def test_normalization_and_optimizer_are_suite_axes(tmp_path):
     assert rows == [
         f"probes/adding optimizer={o} norm_layer={n}" for o in ("adam", "sgd") for n in ("none", "batch")
     ]
+
+
+@pytest.mark.slow
+def test_ddp_with_layer_norm_matches_a_single_process(tmp_path):
+    from tests.test_ddp import run
+
+    extra = ["--norm-layer", "layer", "--model", "gru"]
+    single, _ = run("probes", 1, tmp_path / "single", extra)
+    ddp, records = run("probes", 2, tmp_path / "ddp", extra)
+    assert len(records) == 1 and ddp["status"] == "ok" and ddp["config"]["norm_layer"] == "layer"
+    assert ddp["steps"] == single["steps"]
+    assert ddp["metrics"]["test/loss"] == pytest.approx(single["metrics"]["test/loss"], rel=1e-4)
