@@ -42,8 +42,11 @@ class Probe(nn.Module):
     def forward(self, x: torch.Tensor, window: int = 0) -> torch.Tensor:
         state = None
         if window and window < x.shape[1]:
-            with torch.no_grad():  # truncated BPTT: the prefix only sets the state, no graph is kept
-                _, state = self.enc(x[:, :-window])
+            # truncated BPTT: the prefix only sets the state, without a graph, and in window-sized chunks so that
+            # not even its outputs are held for all T steps at once
+            with torch.no_grad():
+                for start in range(0, x.shape[1] - window, window):
+                    _, state = self.enc(x[:, start : min(start + window, x.shape[1] - window)], None, state)
             x = x[:, -window:]
         out, _ = self.enc(x, None, state)  # [B, T, H]
         return self.fc(out[:, -1]).squeeze(-1)  # [B]
