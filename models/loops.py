@@ -1,7 +1,7 @@
 """Scripted time loops of the normalized recurrent layers (models/normalized.py), one per cell.
 
 Each takes the input pre-activations of every step at once (gx [T, B, G*H], already through the input norm),
-the valid-step mask [T, B, 1] and the initial state, and runs only h @ W_hh and the gate arithmetic per step.
+the valid-step mask [T, B, 1] (`masked` False: every step is valid, no mask arithmetic) and the initial state, and runs only h @ W_hh and the gate arithmetic per step.
 `kind` selects the recurrent normalization: 0 none, 1 layer norm, 2 batch norm (bn_lstm_loop). TorchScript
 runs the loop without the Python interpreter per step, and nothing in it reads a value back to the host.
 
@@ -44,10 +44,19 @@ def masked_moments(v: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 @script
 def rnn_loop(
-    gx: Tensor, mask: Tensor, h: Tensor, w_hh: Tensor, b: Tensor, kind: int, gh: Tensor | None
+    gx: Tensor,
+    mask: Tensor,
+    h: Tensor,
+    w_hh: Tensor,
+    b: Tensor,
+    kind: int,
+    gh: Tensor | None,
+    masked: bool = True,
 ) -> tuple[Tensor, Tensor]:
     # h_t = tanh(N(W_x x_t) + N(W_h h_{t-1}) + b); gx: [T, B, H], h: [B, H]
     gx = gx + b
+    # one view per step: indexing gx[t] would give every step's backward a zero-filled [T, B, G*H] gradient
+    xs = gx.unbind(0)
     w = w_hh.t()
     outs: list[Tensor] = []
     for t in range(gx.size(0)):
@@ -55,10 +64,14 @@ def rnn_loop(
         if kind == 1:
             assert gh is not None
             rec = F.layer_norm(rec, [rec.size(1)], gh, None, 1e-5)
-        h_new = torch.tanh(gx[t] + rec)
-        m = mask[t]  # [B, 1]
-        h = torch.where(m, h_new, h)
-        outs.append(h_new.masked_fill(~m, 0.0))
+        h_new = torch.tanh(xs[t] + rec)
+        if masked:
+            m = mask[t]  # [B, 1]
+            h = torch.where(m, h_new, h)
+            outs.append(h_new.masked_fill(~m, 0.0))
+        else:
+            h = h_new
+            outs.append(h_new)
     return torch.stack(outs), h  # [T, B, H], [B, H]
 
 
@@ -74,27 +87,38 @@ def lstm_loop(
     gh: Tensor | None,
     gc: Tensor | None,
     bc: Tensor | None,
+    masked: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor]:
     # gates i, f, g, o (torch's order) = N(W_x x) + N(W_h h) + b; c = f c + i g; h = o tanh(N(c)); gx: [T, B, 4H]
     gx = gx + b
+    # one view per step: indexing gx[t] would give every step's backward a zero-filled [T, B, G*H] gradient
+    xs = gx.unbind(0)
     w = w_hh.t()
+    hidden = h.size(1)
     outs: list[Tensor] = []
     for t in range(gx.size(0)):
-        rec = torch.mm(h, w)  # [B, 4H]
         if kind == 1:
             assert gh is not None
-            rec = F.layer_norm(rec, [rec.size(1)], gh, None, 1e-5)
-        i, f, g, o = (gx[t] + rec).chunk(4, 1)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # [B, H] carried unnormalized
+            rec = torch.mm(h, w)  # [B, 4H]
+            gates = xs[t] + F.layer_norm(rec, [rec.size(1)], gh, None, 1e-5)
+        else:
+            gates = torch.addmm(xs[t], h, w)  # one kernel for W_h h + the input part
+        sig = torch.sigmoid(gates)  # one call for all gates; g's slice is unused
+        i, f, o = sig[:, :hidden], sig[:, hidden : 2 * hidden], sig[:, 3 * hidden :]
+        c_new = f * c + i * torch.tanh(gates[:, 2 * hidden : 3 * hidden])  # [B, H] carried unnormalized
         c_out = c_new
         if kind == 1:
             assert gc is not None
             c_out = F.layer_norm(c_new, [c_new.size(1)], gc, bc, 1e-5)
-        h_new = torch.sigmoid(o) * torch.tanh(c_out)
-        m = mask[t]  # [B, 1]
-        h = torch.where(m, h_new, h)
-        c = torch.where(m, c_new, c)
-        outs.append(h_new.masked_fill(~m, 0.0))
+        h_new = o * torch.tanh(c_out)
+        if masked:
+            m = mask[t]  # [B, 1]
+            h = torch.where(m, h_new, h)
+            c = torch.where(m, c_new, c)
+            outs.append(h_new.masked_fill(~m, 0.0))
+        else:
+            h, c = h_new, c_new
+            outs.append(h_new)
     return torch.stack(outs), h, c
 
 
@@ -108,10 +132,13 @@ def gru_loop(
     b_hh: Tensor,
     kind: int,
     gh: Tensor | None,
+    masked: bool = True,
 ) -> tuple[Tensor, Tensor]:
     # r, z = sigmoid(x_rz + h_rz); n = tanh(x_n + r * h_n); h = (1 - z) n + z h, with x_* = N(W_x x) + b_ih and
     # h_* = N(W_h h) + b_hh (torch's GRU: the reset gate scales the recurrent part of n, bias included)
     gx = gx + b_ih
+    # one view per step: indexing gx[t] would give every step's backward a zero-filled [T, B, G*H] gradient
+    xs = gx.unbind(0)
     w = w_hh.t()
     outs: list[Tensor] = []
     for t in range(gx.size(0)):
@@ -119,15 +146,19 @@ def gru_loop(
         if kind == 1:
             assert gh is not None
             rec = F.layer_norm(rec, [rec.size(1)], gh, None, 1e-5)
-        xr, xz, xn = gx[t].chunk(3, 1)
+        xr, xz, xn = xs[t].chunk(3, 1)
         hr, hz, hn = (rec + b_hh).chunk(3, 1)
         r = torch.sigmoid(xr + hr)
         z = torch.sigmoid(xz + hz)
         n = torch.tanh(xn + r * hn)
         h_new = (1.0 - z) * n + z * h
-        m = mask[t]  # [B, 1]
-        h = torch.where(m, h_new, h)
-        outs.append(h_new.masked_fill(~m, 0.0))
+        if masked:
+            m = mask[t]  # [B, 1]
+            h = torch.where(m, h_new, h)
+            outs.append(h_new.masked_fill(~m, 0.0))
+        else:
+            h = h_new
+            outs.append(h_new)
     return torch.stack(outs), h
 
 
@@ -164,6 +195,8 @@ def bn_lstm_loop(
     # Cooijmans et al. 2017: gates = BN(W_h h; gh) + BN(W_x x; gx) + b; h = o tanh(BN(c; gc, bc)), statistics
     # per step (slot min(t, T_max - 1) of the running ones in evaluation). Returns the batch moments per step.
     gx = gx + b
+    # one view per step: indexing gx[t] would give every step's backward a zero-filled [T, B, G*H] gradient
+    xs = gx.unbind(0)
     w = w_hh.t()
     last = mean_h.size(0) - 1
     outs: list[Tensor] = []
@@ -177,7 +210,7 @@ def bn_lstm_loop(
         rec, mu, var = _batch_norm_step(torch.mm(h, w), m, mean_h[s], var_h[s], gh, training)
         mh.append(mu)
         vh.append(var)
-        i, f, g, o = (gx[t] + rec).chunk(4, 1)
+        i, f, g, o = (xs[t] + rec).chunk(4, 1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         c_out, mu, var = _batch_norm_step(c_new, m, mean_c[s], var_c[s], gc, training)
         mc.append(mu)

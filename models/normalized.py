@@ -12,7 +12,8 @@
 Parameters carry nn.RNN's names (weight_ih_l0, bias_hh_l1_reverse, ...), so the encoder's initialisation
 and a fused module's state dict apply unchanged. The input projection of every step is one matrix product
 before the loop; only h @ W_hh and the gate arithmetic run per step, in TorchScript (no Python per step).
-Padded steps (t >= length) freeze the state and output zeros, as packed sequences do.
+Padded steps (t >= length) freeze the state and output zeros, as packed sequences do; a batch without lengths
+skips the mask arithmetic.
 
 run: python -c "import torch, models; m = models.build('lstm', 8, 16, norm_layer='layer'); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
@@ -43,8 +44,8 @@ class LayerNorms(nn.Module):
         # gx: [T, B, G*H]; every (t, b) row is normalized on its own
         return loops.layer_norm(gx, self.gx)
 
-    def lstm(self, gx: Tensor, mask: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b: Tensor):
-        return loops.lstm_loop(gx, mask, h, c, w_hh, b, self.kind, self.gh, self.gc, self.bc)
+    def lstm(self, gx: Tensor, mask: tuple[Tensor, bool], h: Tensor, c: Tensor, w_hh: Tensor, b: Tensor):
+        return loops.lstm_loop(gx, mask[0], h, c, w_hh, b, self.kind, self.gh, self.gc, self.bc, mask[1])
 
 
 class BatchNorms(nn.Module):
@@ -73,7 +74,8 @@ class BatchNorms(nn.Module):
             mean, var = self.mean_x[slots], self.var_x[slots]
         return (gx - mean[:, None]) * torch.rsqrt(var[:, None] + loops.EPS) * self.gx
 
-    def lstm(self, gx: Tensor, mask: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b: Tensor):
+    def lstm(self, gx: Tensor, mask: tuple[Tensor, bool], h: Tensor, c: Tensor, w_hh: Tensor, b: Tensor):
+        mask = mask[0]  # masked batch statistics, padded or not
         args = (self.gh, self.gc, self.bc, self.mean_h, self.var_h, self.mean_c, self.var_c, self.training)
         out, h, c, stats = loops.bn_lstm_loop(gx, mask, h, c, w_hh, b, *args)
         if self.training:
@@ -154,6 +156,7 @@ class ScriptedRecurrent(nn.Module):
         b, t, _ = x.shape
         dirs = 2 if self.bidirectional else 1
         steps = torch.arange(t, device=x.device)
+        masked = lengths is not None
         if lengths is None:
             lengths = torch.full((b,), t, device=x.device)
         lengths = lengths.to(x.device)
@@ -169,7 +172,7 @@ class ScriptedRecurrent(nn.Module):
             for d in range(dirs):
                 i = k * dirs + d
                 seq = _reorder(layer_in, rev) if d else layer_in
-                out, h, c = self._direction(self.suffixes[i], seq, mask, h0[i], c0[i])
+                out, h, c = self._direction(self.suffixes[i], seq, (mask, masked), h0[i], c0[i])
                 outs.append(_reorder(out, rev) if d else out)
                 hs.append(h)
                 cs.append(c)
@@ -187,20 +190,20 @@ class ScriptedRecurrent(nn.Module):
             return zeros, zeros
         return state if isinstance(state, tuple) else (state, zeros)
 
-    def _direction(self, sfx: str, seq: Tensor, mask: Tensor, h: Tensor, c: Tensor):
+    def _direction(self, sfx: str, seq: Tensor, mask: tuple[Tensor, bool], h: Tensor, c: Tensor):
         norms = self.norms[sfx]
         w_ih, w_hh = getattr(self, f"weight_ih_{sfx}"), getattr(self, f"weight_hh_{sfx}")
         b_ih, b_hh = getattr(self, f"bias_ih_{sfx}"), getattr(self, f"bias_hh_{sfx}")
-        gx = norms.inputs(seq @ w_ih.t(), mask)  # [T, B, G*H] every step's input part at once
+        gx = norms.inputs(seq @ w_ih.t(), mask[0])  # [T, B, G*H] every step's input part at once
         return DIRECTIONS[self.cell](norms, gx, mask, h, c, w_hh, b_ih, b_hh)
 
 
 def _rnn(norms, gx, mask, h, c, w_hh, b_ih, b_hh):
-    return (*loops.rnn_loop(gx, mask, h, w_hh, b_ih + b_hh, norms.kind, norms.gh), c)
+    return (*loops.rnn_loop(gx, mask[0], h, w_hh, b_ih + b_hh, norms.kind, norms.gh, mask[1]), c)
 
 
 def _gru(norms, gx, mask, h, c, w_hh, b_ih, b_hh):
-    return (*loops.gru_loop(gx, mask, h, w_hh, b_ih, b_hh, norms.kind, norms.gh), c)
+    return (*loops.gru_loop(gx, mask[0], h, w_hh, b_ih, b_hh, norms.kind, norms.gh, mask[1]), c)
 
 
 def _lstm(norms, gx, mask, h, c, w_hh, b_ih, b_hh):

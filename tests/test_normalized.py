@@ -33,10 +33,11 @@ def _flat(state):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_plain_loop_reproduces_the_fused_module(cell, bidirectional):
+@pytest.mark.parametrize("padded", [False, True])
+def test_plain_loop_reproduces_the_fused_module(cell, bidirectional, padded):
     fused, loop = _pair(cell, bidirectional)
     x = torch.randn(4, 7, 5, dtype=torch.double)
-    lengths = torch.tensor([7, 2, 5, 7])
+    lengths = torch.tensor([7, 2, 5, 7]) if padded else None
     dirs = 2 if bidirectional else 1
     h0 = torch.randn(2 * dirs, 4, 6, dtype=torch.double)
     state = (h0, torch.randn_like(h0)) if cell == "lstm" else h0
