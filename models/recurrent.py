@@ -1,5 +1,8 @@
 """One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered as rnn/lstm/gru.
 
+`norm_layer` swaps in the normalized scripted cells of models/normalized.py; `checkpoint_segments` trains with
+gradient checkpointing over time (models/segments.py).
+
 run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
