@@ -42,6 +42,12 @@ class RunConfig:
     dropout: float = 0.0
     bidirectional: bool = False
     recurrent_init_scale: float = 1.0
+    norm_layer: str = "none"  # none (the fused cuDNN/oneDNN modules) | layer | batch (models/normalized.py)
+    checkpoint_segments: int = 0  # K > 1: keep K segment states, recompute the steps in backward (exact)
+    optimizer: str = "adam"  # adam | adamw | sgd (bench/optim.py)
+    momentum: float = 0.0  # sgd only
+    schedule: str = "plateau"  # plateau (halve after 3 flat epochs) | cosine | none
+    warmup_steps: int = 0  # linear learning-rate warm-up over the first N optimizer steps
     devices: int = 1  # per node; batch_size is the global batch, split evenly over devices x nodes
     num_nodes: int = 1
     strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
@@ -67,7 +73,15 @@ PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 # Fields added after records existed: hashed only when they differ from their default, so every earlier
 # config keeps its hash (and its record, its sweep cell and its place in a reference table).
-LATER_FIELDS = ("matmul_precision",)
+LATER_FIELDS = (
+    "matmul_precision",
+    "norm_layer",
+    "checkpoint_segments",
+    "optimizer",
+    "momentum",
+    "schedule",
+    "warmup_steps",
+)
 
 
 def parse_clip(clip: str) -> tuple[float | None, str | None]:
@@ -185,6 +199,7 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
             raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")
     if not 0 <= cfg.dropout < 1:
         raise BenchError(f"'dropout' must be in [0, 1), got {cfg.dropout}")
+    check_training_aids(cfg)
     for key in ("max_minutes", "weight_decay", "recurrent_init_scale", "threads"):
         if getattr(cfg, key) < 0:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
@@ -202,6 +217,35 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
             f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
             f"{world} processes (devices x num_nodes); use a multiple of {world}"
         )
+
+
+def check_training_aids(cfg: RunConfig) -> None:
+    """Normalization, checkpointing, optimizer and schedule: names from their registries, sane numbers."""
+    from bench import optim
+    from models.recurrent import LAYERS
+
+    for key, valid in (
+        ("norm_layer", list(LAYERS)),
+        ("optimizer", optim.names(optim.OPTIMIZERS)),
+        ("schedule", optim.names(optim.SCHEDULES)),
+    ):
+        if getattr(cfg, key) not in valid:
+            raise BenchError(f"unknown {key} '{getattr(cfg, key)}'; valid: {', '.join(valid)}")
+    if cfg.norm_layer == "batch" and cfg.model != "lstm":
+        raise BenchError(
+            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
+            f"lstm, not '{cfg.model}'; use --norm-layer layer"
+        )
+    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
+        raise BenchError(
+            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
+            "(drop --bidirectional, or use --norm-layer none|layer)"
+        )
+    for key in ("checkpoint_segments", "momentum", "warmup_steps"):
+        if getattr(cfg, key) < 0:
+            raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
+    if cfg.momentum and cfg.optimizer != "sgd":
+        raise BenchError(f"momentum {cfg.momentum} applies to --optimizer sgd only, not '{cfg.optimizer}'")
 
 
 def config_hash(cfg: RunConfig) -> str:

@@ -11,6 +11,7 @@ import torchmetrics
 from torch import nn
 
 import models
+from bench import optim
 from bench.base.errors import Diverged
 
 STAGES = ("train", "val", "test")
@@ -61,6 +62,8 @@ class SeqModule(pl.LightningModule):
             cfg.dropout,
             bidirectional=cfg.bidirectional,
             recurrent_init_scale=cfg.recurrent_init_scale,
+            norm_layer=cfg.norm_layer,
+            checkpoint_segments=cfg.checkpoint_segments,
         )
         self.head = task.build_head(cfg, info, self.encoder)
         # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
@@ -196,10 +199,10 @@ class SeqModule(pl.LightningModule):
         checkpoint["bench"] = {"config": dataclasses.asdict(self.cfg), "info": self.info}
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-        mode = "max" if self.task.higher_is_better else "min"
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
-        return {
-            "optimizer": opt,
-            "lr_scheduler": {"scheduler": sched, "monitor": f"val/{self.task.primary_metric}"},
-        }
+        return optim.build(
+            self.cfg,
+            self.parameters(),
+            monitor=f"val/{self.task.primary_metric}",
+            mode="max" if self.task.higher_is_better else "min",
+            total_steps=lambda: self.trainer.estimated_stepping_batches,
+        )

@@ -1,5 +1,8 @@
 """One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered as rnn/lstm/gru.
 
+`norm_layer` swaps in the normalized scripted cells of models/normalized.py; `checkpoint_segments` trains with
+gradient checkpointing over time (models/segments.py).
+
 run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
@@ -11,6 +14,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from models import register
+from models.normalized import NORMS, ScriptedRecurrent
+from models.segments import run_segments
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -24,6 +29,14 @@ def onednn(enabled: bool):
         yield
     finally:
         torch.backends.mkldnn.enabled = before
+
+
+def _fused(cell: str, *args, **kwargs) -> nn.RNNBase:
+    return CELLS[cell](*args, **kwargs)
+
+
+# --norm-layer: none keeps the fused cuDNN/oneDNN modules; the normalized cells run a scripted loop
+LAYERS = {"none": _fused, **{name: partial(ScriptedRecurrent, norm=name) for name in NORMS}}
 
 
 class RecurrentEncoder(nn.Module):
@@ -47,15 +60,24 @@ class RecurrentEncoder(nn.Module):
         bidirectional: bool = False,
         recurrent_init_scale: float = 1.0,
         forget_bias: float = 1.0,
+        norm_layer: str = "none",
+        checkpoint_segments: int = 0,
     ):
         super().__init__()
+        if checkpoint_segments > 1 and (bidirectional or norm_layer == "batch"):
+            raise ValueError(
+                "checkpoint_segments needs a unidirectional encoder without batch norm (the backward direction "
+                "needs the whole sequence; recomputation would update batch statistics twice)"
+            )
+        self.checkpoint_segments = checkpoint_segments
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.output_size = hidden_size * (2 if bidirectional else 1)
         kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
-        self.rnn = CELLS[cell](
+        self.rnn = LAYERS[norm_layer](
+            cell,
             input_size,
             hidden_size,
             num_layers,
@@ -92,11 +114,18 @@ class RecurrentEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] (valid steps per sequence) or None when all are full length
-        native = self.cpu_kernel == "native" and x.device.type == "cpu"
-        with onednn(False) if native else nullcontext():
-            return self._run(x, lengths, state)
+        if self.checkpoint_segments > 1 and self.training and torch.is_grad_enabled():
+            return run_segments(self._run, x, lengths, state, self.checkpoint_segments)
+        return self._run(x, lengths, state)
 
     def _run(self, x: torch.Tensor, lengths: torch.Tensor | None, state):
+        if not isinstance(self.rnn, nn.RNNBase):
+            return self.rnn(x, lengths, state)  # the scripted loops mask padded steps themselves
+        native = self.cpu_kernel == "native" and x.device.type == "cpu"
+        with onednn(False) if native else nullcontext():
+            return self._run_fused(x, lengths, state)
+
+    def _run_fused(self, x: torch.Tensor, lengths: torch.Tensor | None, state):
         if lengths is None:
             out, state = self.rnn(x, state)  # [B, T, H * dirs]
             return out, state

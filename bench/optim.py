@@ -1,0 +1,113 @@
+"""Optimizers and learning-rate schedules as registries: the training recipe is a config axis, not code.
+
+`build(cfg, params, monitor, mode, total_steps)` returns what `LightningModule.configure_optimizers` returns.
+The defaults (adam, plateau, no warm-up) are the recipe every earlier record was trained with. pytorch/examples'
+word_language_model recipe is `--optimizer sgd --lr 20 --clip norm:0.25 --schedule plateau`.
+
+run: python -m bench run --task lm --optimizer sgd --lr 20 --clip norm:0.25 --schedule plateau
+"""
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+
+from bench.base.errors import unknown
+
+OPTIMIZERS: dict[str, Callable] = {}
+SCHEDULES: dict[str, Callable] = {}
+
+
+def register(table: dict, name: str):
+    def wrap(fn):
+        table[name] = fn
+        return fn
+
+    return wrap
+
+
+def names(table: dict) -> list[str]:
+    return sorted(table)
+
+
+@register(OPTIMIZERS, "adam")
+def adam(params, cfg) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@register(OPTIMIZERS, "adamw")
+def adamw(params, cfg) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@register(OPTIMIZERS, "sgd")
+def sgd(params, cfg) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+class LinearWarmup(LRScheduler):
+    """Ramps every group's lr from base / N to base over the first N steps, then leaves the lr alone.
+
+    It never touches the lr after the warm-up, so an epoch-level ReduceLROnPlateau on the same optimizer keeps
+    its reductions (a LambdaLR would reset the lr to base * factor on every step)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, steps: int):
+        self.steps = steps
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch >= self.steps:
+            return [g["lr"] for g in self.optimizer.param_groups]
+        return [base * (self.last_epoch + 1) / self.steps for base in self.base_lrs]
+
+
+def warmup_factor(step: int, warmup: int) -> float:
+    return min(1.0, (step + 1) / warmup) if warmup else 1.0
+
+
+def _per_step(scheduler) -> dict:
+    return {"scheduler": scheduler, "interval": "step"}
+
+
+@register(SCHEDULES, "plateau")
+def plateau(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
+    """Halve the lr after 3 epochs without improvement of the primary validation metric."""
+    sched = ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
+    main = {"scheduler": sched, "monitor": monitor}
+    return [main, _per_step(LinearWarmup(opt, cfg.warmup_steps))] if cfg.warmup_steps else [main]
+
+
+@register(SCHEDULES, "cosine")
+def cosine(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
+    """Warm-up, then a half cosine from lr to 0 over the steps that max_epochs allows."""
+    span = max(1, int(total_steps()) - cfg.warmup_steps)
+
+    def factor(step: int) -> float:
+        done = min(1.0, max(0, step - cfg.warmup_steps) / span)
+        return warmup_factor(step, cfg.warmup_steps) * 0.5 * (1 + math.cos(math.pi * done))
+
+    return [_per_step(LambdaLR(opt, factor))]
+
+
+@register(SCHEDULES, "none")
+def constant(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
+    """A constant lr (after the warm-up, if any)."""
+    return [_per_step(LinearWarmup(opt, cfg.warmup_steps))] if cfg.warmup_steps else []
+
+
+def build(cfg, params, monitor: str, mode: str, total_steps: Callable[[], int]) -> dict | tuple:
+    """The optimizer and its schedulers in Lightning's configure_optimizers form.
+
+    `total_steps()` is asked only by schedules that need the run's length (cosine)."""
+    if cfg.optimizer not in OPTIMIZERS:
+        raise unknown("optimizer", cfg.optimizer, OPTIMIZERS)
+    if cfg.schedule not in SCHEDULES:
+        raise unknown("schedule", cfg.schedule, SCHEDULES)
+    opt = OPTIMIZERS[cfg.optimizer](params, cfg)
+    scheds = SCHEDULES[cfg.schedule](opt, cfg, monitor, mode, total_steps)
+    if not scheds:
+        return {"optimizer": opt}
+    if len(scheds) == 1:
+        return {"optimizer": opt, "lr_scheduler": scheds[0]}
+    return ([opt], scheds)
