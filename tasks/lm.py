@@ -12,13 +12,14 @@ import torch
 import torchmetrics
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.sources import fetch, split_scheme
 from tasks import Task, register
 from tasks.lm_sample import sample
+from tasks.lm_streams import StreamBatches, check_streams
 from tasks.lm_text import (
     EOS,
     SHAKESPEARE,
@@ -31,51 +32,12 @@ from tasks.lm_text import (
     synthetic_play,
     text_file,
     tokenize,
+    unigram,
     vocabulary,
     wikitext_dir,
 )
 
 SAMPLE_LENGTH = 200  # tokens of the sample stored in every record
-
-
-class StreamBatches(Dataset):
-    """Contiguous-stream batching: the token stream cut into `batch_size * world` parallel streams.
-
-    Batch i holds time steps [i * bptt, (i + 1) * bptt) of every stream of this rank (the last batch may be
-    shorter); targets are the inputs shifted by one token. Rank r owns streams [r * B, (r + 1) * B): a
-    contiguous, disjoint piece of the text, so the state carried across its batches stays meaningful.
-    """
-
-    def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, world: int = 1, rank: int = 0):
-        streams = batch_size * world
-        self.length = check_streams(len(ids), batch_size, bptt, world)
-        n = streams * self.length
-        x = ids[:n].view(streams, self.length)  # [S, L]
-        y = ids[1 : n + 1].view(streams, self.length)  # [S, L] the next token of each input
-        mine = slice(rank * batch_size, (rank + 1) * batch_size)
-        self.x, self.y, self.bptt = x[mine], y[mine], bptt  # [B, L] this rank's streams
-
-    def __len__(self) -> int:
-        return math.ceil(self.length / self.bptt)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not 0 <= i < len(self):
-            raise IndexError(i)  # also ends plain iteration over the batches
-        t = slice(i * self.bptt, (i + 1) * self.bptt)
-        return {"x": self.x[:, t].contiguous(), "y": self.y[:, t].contiguous()}  # [B, T] each
-
-
-def check_streams(n_tokens: int, batch_size: int, bptt: int, world: int = 1, split: str = "") -> int:
-    """The stream length of a split; an error when --bptt is not smaller than it."""
-    streams = batch_size * world
-    length = (n_tokens - 1) // streams
-    if bptt >= length:
-        where = f" of split '{split}'" if split else ""
-        raise BenchError(
-            f"bptt {bptt} is not smaller than the stream length {length}{where} ({n_tokens} tokens in "
-            f"{streams} streams = batch_size {batch_size} x {world} devices); lower --bptt or --batch-size"
-        )
-    return length
 
 
 class TokenNLL(torchmetrics.Metric):
@@ -289,14 +251,12 @@ class LanguageModelTask(Task):
         return "".join("\n" if t == EOS else " " + t for t in tokens)
 
     def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
-        """A unigram model of the training split (add-one smoothed over the vocabulary), on the test tokens."""
-        info, train = datamodule.info, datamodule.splits["train"]["ids"]
-        counts = torch.bincount(train, minlength=info["vocab_size"]).double() + 1  # [V]
-        nats = -(counts / counts.sum()).log()[datamodule.splits["test"]["ids"][1:]].mean().item()
-        out = {"test/loss": nats, "test/ppl": math.exp(nats)}
-        if info["level"] == "char":
-            out["test/bpc"] = nats / math.log(2)
-        return {"unigram": out}
+        splits, info = datamodule.splits, datamodule.info
+        return {
+            "unigram": unigram(
+                splits["train"]["ids"], splits["test"]["ids"], info["vocab_size"], info["level"]
+            )
+        }
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         info = datamodule.info

@@ -3,6 +3,7 @@
 run: BENCH_DATA=../shared/data python -c "from tasks.lm_text import shakespeare_file; print(shakespeare_file())"
 """
 
+import math
 import random
 from collections import Counter
 from pathlib import Path
@@ -147,3 +148,14 @@ def wikitext_dir(data_dir: str) -> Path:
         where = "(--data-dir)" if data_dir else "(found in BENCH_DATA or the cache)"
         raise BenchError(f"wikitext-2 folder '{root}' lacks {', '.join(absent)} {where}")
     return root
+
+
+def unigram(train: torch.Tensor, test: torch.Tensor, vocab_size: int, level: str) -> dict[str, float]:
+    """The baseline: a unigram model of the training ids (add-one smoothed over the vocabulary), scored on
+    the test ids as the model is (every token but the first is predicted)."""
+    counts = torch.bincount(train, minlength=vocab_size).double() + 1  # [V]
+    nats = -(counts / counts.sum()).log()[test[1:]].mean().item()
+    out = {"test/loss": nats, "test/ppl": math.exp(nats)}
+    if level == "char":
+        out["test/bpc"] = nats / math.log(2)
+    return out

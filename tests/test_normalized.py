@@ -9,9 +9,9 @@ import torch
 from torch.nn import functional as F
 
 import models
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from bench.base.errors import BenchError
 from models.normalized import BN_MAX_STEPS, ScriptedRecurrent
 
 CELLS = ["rnn", "lstm", "gru"]

@@ -8,9 +8,9 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from bench import optim
+from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import RunConfig, config_hash, resolve
-from bench.base.errors import BenchError
 
 
 def test_default_hashes_are_unchanged_by_the_new_fields():
