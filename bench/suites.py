@@ -2,7 +2,9 @@
 
 A suite file (configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`, optional `common` overrides for
 every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
-grid axis, e.g. `seq_len: [50, 200]`) and optional `tolerances` for `bench reproduce`.
+grid axis, e.g. `seq_len: [50, 200]`), optional per-model `overrides` (task -> model -> overrides, e.g.
+`overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned for each cell instead of one architecture's)
+and optional `tolerances` for `bench reproduce`.
 
 run: python -c "from bench.suites import load_suite; print(len(load_suite('ci').cells))"
 """
@@ -16,7 +18,7 @@ from bench.checks import read_mapping, yaml_line
 from bench.config import CONFIG_DIR, RunConfig, resolve
 
 SUITE_DIR = CONFIG_DIR / "suites"
-SUITE_KEYS = ("description", "models", "clips", "seeds", "common", "tasks", "tolerances")
+SUITE_KEYS = ("description", "models", "clips", "seeds", "common", "tasks", "overrides", "tolerances")
 
 
 @dataclass
@@ -74,7 +76,7 @@ def load_suite(name: str, out: str | None = None) -> Suite:
         raise bad(f"unknown key '{unknown[0]}'; valid: {', '.join(SUITE_KEYS)}", unknown[0])
     if not isinstance(spec.get("tasks"), dict) or not spec["tasks"]:
         raise bad("needs a 'tasks' mapping (task -> datasets and overrides)", "tasks")
-    for key in ("common", "tolerances"):
+    for key in ("common", "tolerances", "overrides"):
         if not isinstance(spec.get(key) or {}, dict):
             raise bad(f"'{key}' must be a mapping of key: value, got {type(spec[key]).__name__}", key)
     for task, entry in spec["tasks"].items():
@@ -90,6 +92,18 @@ def load_suite(name: str, out: str | None = None) -> Suite:
     clips = _as_list(spec.get("clips", ["none"]), "clips", where)
     seeds = _as_list(spec.get("seeds", [0]), "seeds", where)
     common = spec.get("common") or {}
+    per_model = spec.get("overrides") or {}
+    for task, by_model in per_model.items():
+        if task not in spec["tasks"]:
+            raise bad(f"overrides for task '{task}', which the suite does not run", "overrides", task)
+        for model, values in (by_model or {}).items() if isinstance(by_model, dict) else [(None, by_model)]:
+            if model not in models or not isinstance(values, dict):
+                raise bad(
+                    f"overrides for task '{task}' must map each of its models ({', '.join(models)}) to a "
+                    f"mapping of key: value, got {model!r}: {values!r}",
+                    "overrides",
+                    task,
+                )
     out = out or str(Path("sweeps") / suite.name)
     for task, entry in spec["tasks"].items():
         entry = dict(entry or {})
@@ -103,6 +117,7 @@ def load_suite(name: str, out: str | None = None) -> Suite:
                     **common,
                     **fixed,
                     **point,
+                    **(per_model.get(task) or {}).get(model, {}),
                     "task": task,
                     "model": model,
                     "clip": clip,

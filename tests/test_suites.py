@@ -1,6 +1,7 @@
 """Suites, resume, the results table, the W&B board and reproduce, on hand-made records and a tiny real sweep."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -282,3 +283,20 @@ def test_stat_keeps_infinite_reach_and_drops_nan():
     )  # a saturated run is shown, not hidden
     g.values["grad/reach"] = [float("nan")] * 2
     assert table.show(g, "grad/reach") == "nan (n=2)" and table.show(g, "loss") == "–"
+
+
+def test_per_model_overrides_tune_each_cell(tmp_path):
+    path = tmp_path / "tuned.yaml"
+    path.write_text(SUITE + "overrides:\n  speech:\n    rnn: {lr: 0.01, hidden_size: 16}\n")
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    lrs = {(c.cfg.model, c.cfg.lr, c.cfg.hidden_size) for c in suite.cells}
+    assert lrs == {("lstm", 2e-3, 8), ("rnn", 0.01, 16)}  # the rnn cells only; the table's columns unchanged
+    assert suite.cols() == ["lstm none", "lstm norm:1.0", "rnn none", "rnn norm:1.0"]
+    for bad, message in (
+        ("overrides:\n  lm: {gru: {lr: 0.1}}\n", "overrides for task 'lm', which the suite does not run"),
+        ("overrides:\n  speech: {gru: {lr: 0.1}}\n", "must map each of its models (lstm, rnn)"),
+        ("overrides:\n  speech: {rnn: 3}\n", "got 'rnn': 3"),
+    ):
+        path.write_text(SUITE + bad)
+        with pytest.raises(BenchError, match=re.escape(message)):
+            load_suite(str(path))
