@@ -68,7 +68,7 @@ def cmd_reproduce(args, extras) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from bench import reproduce, table
+    from bench import findings, reproduce, table
     from bench.suites import load_suite
     from bench.sweep import sweep
 
@@ -81,7 +81,8 @@ def cmd_reproduce(args, extras) -> int:
         )
     suite = load_suite(args.suite, args.out or reproduce.fresh_folder(suite))
     counts = sweep(suite, args.jobs)
-    new = table.to_csv(suite, table.collect(suite))
+    groups = table.collect(suite)
+    new = table.to_csv(suite, groups)
     (Path(suite.cells[0].cfg.out) / "table.csv").write_text(new)
     rows, ok = reproduce.compare(ref_path.read_text(), new, suite.tolerances)
     t = Table(title=f"{suite.name}: reproduced vs {ref_path}", title_justify="left")
@@ -95,4 +96,10 @@ def cmd_reproduce(args, extras) -> int:
         f"{len(rows) - bad} of {len(rows)} compared values match; sweep {counts['wall_time_s']} s; "
         f"records in {suite.cells[0].cfg.out}"
     )
-    return 0 if ok else 1
+    held = findings.check(suite.findings, new, {g.row: g.primary for g in groups})
+    for text, holds in held:
+        print(f"finding {'holds' if holds else 'FAILS'}: {text}")
+    broken = sum(not h for _, h in held)
+    if held:
+        print(f"{len(held) - broken} of {len(held)} findings hold")
+    return 0 if ok and not broken else 1

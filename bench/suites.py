@@ -16,9 +16,20 @@ from pathlib import Path
 from bench.base.errors import BenchError
 from bench.checks import read_mapping, yaml_line
 from bench.config import CONFIG_DIR, RunConfig, resolve
+from bench.findings import check_spec
 
 SUITE_DIR = CONFIG_DIR / "suites"
-SUITE_KEYS = ("description", "models", "clips", "seeds", "common", "tasks", "overrides", "tolerances")
+SUITE_KEYS = (
+    "description",
+    "models",
+    "clips",
+    "seeds",
+    "common",
+    "tasks",
+    "overrides",
+    "tolerances",
+    "findings",
+)
 
 
 @dataclass
@@ -38,6 +49,7 @@ class Suite:
     description: str = ""
     cells: list[Cell] = field(default_factory=list)
     tolerances: dict = field(default_factory=dict)
+    findings: list = field(default_factory=list)  # the direction of each row's story (bench.findings)
 
     def rows(self) -> list[str]:
         return list(dict.fromkeys(c.row for c in self.cells))
@@ -88,6 +100,7 @@ def load_suite(name: str, out: str | None = None) -> Suite:
             )
     suite = Suite(path.stem, path, spec.get("description", ""), tolerances=spec.get("tolerances") or {})
     where = f"suite {path}"
+    suite.findings = check_spec(spec.get("findings") or [], where)
     models = _as_list(spec.get("models", ["rnn", "lstm", "gru"]), "models", where)
     clips = _as_list(spec.get("clips", ["none"]), "clips", where)
     seeds = _as_list(spec.get("seeds", [0]), "seeds", where)

@@ -1,0 +1,35 @@
+"""A suite's findings: the direction of each row's story, checked on a results table."""
+
+import pytest
+
+from bench.base.errors import BenchError
+from bench.findings import check, check_spec
+
+TABLE = (
+    "row,model,clip,metric,mean,std,n,best,diverged,failed,tied\n"
+    "speech/fsdd,lstm,none,acc,0.8,0.02,3,1,0,0,0\nspeech/fsdd,rnn,none,acc,0.6,0.03,3,0,0,0,0\n"
+    "speech/fsdd,lstm,none,loss,0.5,0.1,3,0,0,0,0\nspeech/fsdd,gru,none,acc,0,0,0,0,0,3,0\n"
+    "speech/fsdd,baseline,chance,acc,0.1,0,1,0,0,0,0\n"
+)
+PRIMARY = {"speech/fsdd": "acc"}
+
+
+def test_findings_compare_cells_baselines_and_numbers():
+    findings = [
+        {"row": "speech/fsdd", "cell": "lstm none", "above": "rnn none"},
+        {"row": "speech/fsdd", "cell": "*", "above": "baseline chance"},
+        {"row": "speech/fsdd", "cell": "rnn none", "below": 0.5},  # 0.6: does not hold
+        {"row": "speech/fsdd", "cell": "gru none", "above": 0.1},  # every gru run failed: no mean, fails
+    ]
+    got = check(findings, TABLE, PRIMARY)
+    assert [h for _, h in got] == [True, True, True, False, False]
+    assert got[0][0] == "speech/fsdd: lstm none 0.8 above rnn none 0.6"
+    assert got[1][0] == "speech/fsdd: lstm none 0.8 above baseline chance 0.1"  # "*": each cell with runs
+
+
+@pytest.mark.parametrize(
+    "spec", [{"row": "r", "cell": "c"}, {"row": "r", "cell": "c", "above": 1, "below": 2}, ["r"], "x"]
+)
+def test_bad_findings_are_one_line(spec):
+    with pytest.raises(BenchError, match="needs row, cell and one of above / below|must be a list"):
+        check_spec(spec if isinstance(spec, str) else [spec], "suite s.yaml")
