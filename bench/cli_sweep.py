@@ -96,7 +96,7 @@ def cmd_reproduce(args, extras) -> int:
         f"{len(rows) - bad} of {len(rows)} compared values match; sweep {counts['wall_time_s']} s; "
         f"records in {suite.cells[0].cfg.out}"
     )
-    held = findings.check(suite.findings, new, {g.row: g.primary for g in groups})
+    held = findings.check(suite.findings, groups)
     for text, holds in held:
         print(f"finding {'holds' if holds else 'FAILS'}: {text}")
     broken = sum(not h for _, h in held)

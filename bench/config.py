@@ -16,8 +16,10 @@ from typing import Any
 
 import models
 import tasks
+from bench import optim
 from bench.base.errors import BenchError
 from bench.checks import check_numbers, check_out, check_strategy, read_mapping, yaml_line
+from models.recurrent import LAYERS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -71,6 +73,7 @@ NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads
 POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 MATMUL_PRECISIONS = ("highest", "high", "medium")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 # Fields added after records existed: hashed only when they differ from their default, so every earlier
 # config keeps its hash (and its record, its sweep cell and its place in a reference table).
 LATER_FIELDS = (
@@ -203,14 +206,10 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
     for key in ("max_minutes", "weight_decay", "recurrent_init_scale", "threads"):
         if getattr(cfg, key) < 0:
             raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
-    if cfg.accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
-        raise BenchError(f"unknown accelerator '{cfg.accelerator}'; valid: auto, cpu, gpu, cuda, mps")
-    if cfg.precision not in PRECISIONS:
-        raise BenchError(f"unknown precision '{cfg.precision}'; valid: {', '.join(PRECISIONS)}")
-    if cfg.matmul_precision not in MATMUL_PRECISIONS:
-        raise BenchError(
-            f"unknown matmul_precision '{cfg.matmul_precision}'; valid: {', '.join(MATMUL_PRECISIONS)}"
-        )
+    check_choices(
+        cfg,
+        (("accelerator", ACCELERATORS), ("precision", PRECISIONS), ("matmul_precision", MATMUL_PRECISIONS)),
+    )
     world = cfg.world_size
     if cfg.batch_size % world:
         raise BenchError(
@@ -219,18 +218,23 @@ def validate(cfg: RunConfig, model_names: list[str]) -> None:
         )
 
 
-def check_training_aids(cfg: RunConfig) -> None:
-    """Normalization, checkpointing, optimizer and schedule: names from their registries, sane numbers."""
-    from bench import optim
-    from models.recurrent import LAYERS
-
-    for key, valid in (
-        ("norm_layer", list(LAYERS)),
-        ("optimizer", optim.names(optim.OPTIMIZERS)),
-        ("schedule", optim.names(optim.SCHEDULES)),
-    ):
+def check_choices(cfg: RunConfig, choices) -> None:
+    """Each (key, valid names): the config's value must be one of them."""
+    for key, valid in choices:
         if getattr(cfg, key) not in valid:
             raise BenchError(f"unknown {key} '{getattr(cfg, key)}'; valid: {', '.join(valid)}")
+
+
+def check_training_aids(cfg: RunConfig) -> None:
+    """Normalization, checkpointing, optimizer and schedule: names from their registries, sane numbers."""
+    check_choices(
+        cfg,
+        (
+            ("norm_layer", list(LAYERS)),
+            ("optimizer", optim.names(optim.OPTIMIZERS)),
+            ("schedule", optim.names(optim.SCHEDULES)),
+        ),
+    )
     if cfg.norm_layer == "batch" and cfg.model != "lstm":
         raise BenchError(
             f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "

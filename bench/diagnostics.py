@@ -51,7 +51,6 @@ class GradientDiagnostics(pl.Callback):
         self.limit, self.algo = parse_clip(clip)
         self._pending: list[torch.Tensor] = []  # one [4] row per step: total, ih, hh norms, clip fired
         self._rows: list[list[float]] = []
-        self._groups: dict | None = None  # parameter positions of each group, found on the first step
         self.probe = None
         self.profile: list[float] = []
         self.reaches: list[float] = []  # one per validation epoch

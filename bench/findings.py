@@ -8,16 +8,18 @@ In a suite file:
       - {row: lm/tiny-shakespeare, cell: "*", below: baseline unigram}  # every cell vs a recorded baseline
       - {row: probes/adding, cell: lstm norm:1.0, below: 0.05}      # vs a number
 
-`above` / `below` compare means of the row's primary metric as the table's CSV holds them.
+`above` / `below` compare the means of the row's primary metric over the seeds, as the table shows them.
 
 run: python -m bench reproduce ci   (checks the findings after the comparison)
 """
 
-import csv
-import io
 import math
+from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
+
+if TYPE_CHECKING:  # bench.table imports the suites, which validate their findings here
+    from bench.table import Group
 
 KEYS = {"row", "cell", "above", "below"}
 
@@ -37,20 +39,19 @@ def check_spec(findings, where: str) -> list[dict]:
     return findings
 
 
-def _means(table_csv: str, primary: dict[str, str]) -> dict[tuple[str, str], float]:
-    """(row, "model clip") -> mean of the row's primary metric; baselines as (row, "baseline NAME")."""
-    rows = list(csv.DictReader(io.StringIO(table_csv)))
-    return {
-        (r["row"], f"{r['model']} {r['clip']}"): float(r["mean"])
-        for r in rows
-        if r["metric"] == primary.get(r["row"]) and r["n"] != "0"
-    }
+def _means(groups: "list[Group]") -> dict[tuple[str, str], float]:
+    """(row, "model clip") -> mean of the row's primary metric (cells with runs); baselines as
+    (row, "baseline NAME")."""
+    means = {(g.row, g.col): g.stat(g.primary)[0] for g in groups if g.stat(g.primary)[2]}
+    for g in groups:
+        means |= {(g.row, f"baseline {name}"): v for name, v in g.baselines.items()}
+    return means
 
 
-def check(findings: list[dict], table_csv: str, primary: dict[str, str]) -> list[tuple[str, bool]]:
-    """(the finding in words with the numbers, whether it holds) for each finding; `primary` maps each row to
-    its task's primary metric. A cell or baseline missing from the table makes its finding fail."""
-    means, out = _means(table_csv, primary), []
+def check(findings: list[dict], groups: "list[Group]") -> list[tuple[str, bool]]:
+    """(the finding in words with the numbers, whether it holds) for each finding, on the table's groups. A cell
+    or baseline missing from the table makes its finding fail."""
+    means, out = _means(groups), []
     for f in findings:
         row, cells = f["row"], [f["cell"]]
         if f["cell"] == "*":

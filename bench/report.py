@@ -38,9 +38,10 @@ def bars(suite: Suite, groups: list[Group], row: str) -> str:
         color=["tab:green" if g.best else "tab:olive" if g.tied else "tab:blue" for g in gs],
     )
     ax.set_xticks(range(len(gs)), [g.col.replace(" ", "\n") for g in gs], fontsize=8)
-    for i, (name, value) in enumerate(sorted(row_baselines(groups, row).items())):
+    baselines = sorted(row_baselines(groups, row).items())
+    for i, (name, value) in enumerate(baselines):
         ax.axhline(value, color="0.3", ls=("--", ":", "-.")[i % 3], lw=1, label=f"{name} {value:.4g}")
-    if row_baselines(groups, row):
+    if baselines:
         ax.legend(fontsize=7, loc="best")
     ax.set_ylabel(f"test {gs[0].primary}")
     ax.set_title(row, fontsize=9)

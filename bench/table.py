@@ -258,10 +258,9 @@ def to_csv(suite: Suite, groups: list[Group]) -> str:
         w.writerow(
             [row, model, clip, metric, f"{mean:.6g}", f"{std:.6g}", n, int(best), diverged, failed, int(tied)]
         )
+    # a baseline is a model too: one line per row and baseline, model "baseline", clip its name
     primary = {g.row: g.primary for g in groups}
-    for row in dict.fromkeys(
-        g.row for g in groups
-    ):  # a baseline is a model too: model "baseline", clip its name
+    for row in primary:
         for name, v in sorted(row_baselines(groups, row).items()):
             w.writerow([row, "baseline", name, primary[row], f"{v:.6g}", "0", 1, 0, 0, 0, 0])
     return buf.getvalue()

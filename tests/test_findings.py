@@ -4,14 +4,20 @@ import pytest
 
 from bench.base.errors import BenchError
 from bench.findings import check, check_spec
+from bench.table import Group
 
-TABLE = (
-    "row,model,clip,metric,mean,std,n,best,diverged,failed,tied\n"
-    "speech/fsdd,lstm,none,acc,0.8,0.02,3,1,0,0,0\nspeech/fsdd,rnn,none,acc,0.6,0.03,3,0,0,0,0\n"
-    "speech/fsdd,lstm,none,loss,0.5,0.1,3,0,0,0,0\nspeech/fsdd,gru,none,acc,0,0,0,0,0,3,0\n"
-    "speech/fsdd,baseline,chance,acc,0.1,0,1,0,0,0,0\n"
-)
-PRIMARY = {"speech/fsdd": "acc"}
+
+def cell(col: str, accs: list[float], failed: int = 0) -> Group:
+    g = Group("speech/fsdd", col, "acc", True, values={"acc": accs, "loss": [0.5] * len(accs)})
+    g.status, g.baselines = {"ok": len(accs), "failed": failed}, {"chance": 0.1}
+    return g
+
+
+GROUPS = [
+    cell("lstm none", [0.78, 0.8, 0.82]),
+    cell("rnn none", [0.57, 0.6, 0.63]),
+    cell("gru none", [], failed=3),
+]
 
 
 def test_findings_compare_cells_baselines_and_numbers():
@@ -21,7 +27,7 @@ def test_findings_compare_cells_baselines_and_numbers():
         {"row": "speech/fsdd", "cell": "rnn none", "below": 0.5},  # 0.6: does not hold
         {"row": "speech/fsdd", "cell": "gru none", "above": 0.1},  # every gru run failed: no mean, fails
     ]
-    got = check(findings, TABLE, PRIMARY)
+    got = check(findings, GROUPS)
     assert [h for _, h in got] == [True, True, True, False, False]
     assert got[0][0] == "speech/fsdd: lstm none 0.8 above rnn none 0.6"
     assert got[1][0] == "speech/fsdd: lstm none 0.8 above baseline chance 0.1"  # "*": each cell with runs
