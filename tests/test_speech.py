@@ -1,4 +1,5 @@
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,7 +111,8 @@ def test_missing_data_download_failure(tmp_path, monkeypatch):
         SPEECH._features(resolve({}))
 
 
-def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
+def serve_fsdd_archive(tmp_path, monkeypatch) -> Path:
+    """A small FSDD release archive as the declared download (a file URL, downloads allowed); its recordings."""
     import tarfile
 
     src = write_fsdd(tmp_path / "src")
@@ -119,6 +121,11 @@ def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
         t.add(src, arcname="free-spoken-digit-dataset-1.0/recordings")
     monkeypatch.setenv("BENCH_OFFLINE", "0")
     monkeypatch.setattr(speech, "FSDD", dataclasses.replace(speech.FSDD, url=archive.as_uri()))
+    return src
+
+
+def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
+    src = serve_fsdd_archive(tmp_path, monkeypatch)
     monkeypatch.setattr(speech, "FSDD_DIGEST", speech.fsdd_digest(src))
     root, files = speech.fsdd_files()
     assert root == offline_cache / "fsdd" / "recordings" and len(files) == 30
@@ -126,14 +133,7 @@ def test_download_extracts_and_verifies(tmp_path, monkeypatch, offline_cache):
 
 def test_download_that_fails_its_checksum_is_never_accepted(tmp_path, monkeypatch, offline_cache):
     """The recordings are verified before they are moved into place: a second run does not find them."""
-    import tarfile
-
-    src = write_fsdd(tmp_path / "src")
-    archive = tmp_path / "fsdd-1.0.tar.gz"
-    with tarfile.open(archive, "w:gz") as t:
-        t.add(src, arcname="free-spoken-digit-dataset-1.0/recordings")
-    monkeypatch.setenv("BENCH_OFFLINE", "0")
-    monkeypatch.setattr(speech, "FSDD", dataclasses.replace(speech.FSDD, url=archive.as_uri()))
+    serve_fsdd_archive(tmp_path, monkeypatch)
     for _ in range(2):
         with pytest.raises(BenchError, match=r"does not hold the expected recordings.*removed, run again"):
             speech.fsdd_files()
