@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="run every cell of a suite that has no finished record")
     sweep.add_argument("suite", help="suite name (configs/suites/NAME.yaml) or a .yaml path")
     sweep.add_argument(
-        "--jobs", type=int, default=1, help="cells run at once (one GPU each when there are GPUs)"
+        "--jobs",
+        type=int,
+        default=1,
+        help="cells run at once (slots take the GPUs round-robin: more jobs than GPUs share them)",
     )
     sweep.add_argument(
         "--retry-failed", action="store_true", help="also rerun cells whose record is 'failed'"

@@ -97,7 +97,8 @@ def failed_cells(suite: Suite) -> list[Path]:
 
 
 def device_slots(jobs: int, gpu_count: int) -> list[str | None]:
-    """CUDA_VISIBLE_DEVICES for each process slot: one GPU each, round-robin; None on a CPU-only machine."""
+    """CUDA_VISIBLE_DEVICES for each process slot: one GPU per slot, round-robin, so slots share a GPU when
+    jobs outnumber GPUs; None on a CPU-only machine."""
     return [str(i % gpu_count) if gpu_count else None for i in range(jobs)]
 
 
