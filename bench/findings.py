@@ -62,5 +62,6 @@ def check(findings: list[dict], groups: "list[Group]") -> list[tuple[str, bool]]
         for cell in cells or [f["cell"]]:
             value = means.get((row, cell), math.nan)
             holds = value > ref if op == "above" else value < ref
-            out.append((f"{row}: {cell} {value:.4g} {op} {target} {ref:.4g}", bool(holds)))
+            named = "" if isinstance(target, int | float) else f"{target} "  # a number is not named twice
+            out.append((f"{row}: {cell} {value:.4g} {op} {named}{ref:.4g}", bool(holds)))
     return out

@@ -2,7 +2,9 @@
 
 A suite file (configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`, optional `common` overrides for
 every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
-grid axis, e.g. `seq_len: [50, 200]`), optional per-model `overrides` (task -> model -> overrides, e.g.
+grid axis, e.g. `seq_len: [50, 200]`; `datasets` may map each dataset to its own overrides, and a task may map
+to a list of such entries, each with a `label` that names its rows, e.g. a second FSDD row trained to
+explode), optional per-model `overrides` (task -> model -> overrides, e.g.
 `overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned for each cell instead of one architecture's)
 and optional `tolerances` for `bench reproduce`.
 
@@ -92,9 +94,11 @@ def load_suite(name: str, out: str | None = None) -> Suite:
         if not isinstance(spec.get(key) or {}, dict):
             raise bad(f"'{key}' must be a mapping of key: value, got {type(spec[key]).__name__}", key)
     for task, entry in spec["tasks"].items():
-        if not isinstance(entry or {}, dict):
+        entries = entry if isinstance(entry, list) else [entry]
+        if not entries or not all(isinstance(e or {}, dict) for e in entries):
             raise bad(
-                f"task '{task}' must map to its datasets and overrides, got {type(entry).__name__}",
+                f"task '{task}' must map to its datasets and overrides (or to a list of such mappings, each "
+                f"with a label), got {entry!r}",
                 "tasks",
                 task,
             )
@@ -119,29 +123,62 @@ def load_suite(name: str, out: str | None = None) -> Suite:
                 )
     out = out or str(Path("sweeps") / suite.name)
     for task, entry in spec["tasks"].items():
-        entry = dict(entry or {})
-        datasets = _as_list(entry.pop("datasets", [""]), "datasets", f"{where}, task {task}")
-        axes = {k: v for k, v in entry.items() if isinstance(v, list)}
-        fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
-        for dataset, values in itertools.product(datasets, itertools.product(*axes.values())):
-            point = dict(zip(axes, values, strict=True))
-            for model, clip, seed in itertools.product(models, clips, seeds):
-                overrides = {
-                    **common,
-                    **fixed,
-                    **point,
-                    **(per_model.get(task) or {}).get(model, {}),
-                    "task": task,
-                    "model": model,
-                    "clip": clip,
-                    "seed": seed,
-                    "out": out,
-                    **({"dataset": dataset} if dataset else {}),
-                }
-                try:
-                    cfg = resolve(overrides)
-                except BenchError as e:
-                    raise BenchError(f"{where}, task {task}: {e}") from None
-                row = " ".join([f"{task}/{cfg.dataset}", *(f"{k}={v}" for k, v in point.items())])
-                suite.cells.append(Cell(cfg, overrides, row, f"{model} {clip}"))
+        grid = (models, clips, seeds, common, per_model.get(task) or {}, out)
+        rows = []
+        for variant in entry if isinstance(entry, list) else [entry]:
+            variant = dict(variant or {})
+            label = str(variant.pop("label", ""))
+            for dataset, values in _datasets(variant.pop("datasets", [""]), f"{where}, task {task}"):
+                rows += _expand(suite, task, label, dataset, {**variant, **values}, grid)
+        twice = next((r for r in rows if rows.count(r) > 1), None)
+        if twice:
+            raise bad(f"two entries give the row '{twice}'; give each a different 'label'", "tasks", task)
     return suite
+
+
+def _datasets(value, where: str) -> list[tuple[str, dict]]:
+    """`datasets` as (dataset, its own overrides): a list (or one name) shares the entry's overrides."""
+    if isinstance(value, dict):
+        bad = next((k for k, v in value.items() if not isinstance(v or {}, dict)), None)
+        if bad is not None:
+            raise BenchError(f"{where}: dataset '{bad}' must map to its overrides, got {value[bad]!r}")
+        return [(k, dict(v or {})) for k, v in value.items()]
+    return [(d, {}) for d in _as_list(value, "datasets", where)]
+
+
+def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid: tuple) -> list[str]:
+    """One dataset's cells: every point of the entry's list-valued axes x models x clips x seeds; returns the
+    rows made."""
+    models, clips, seeds, common, per_model, out = grid
+    axes = {k: v for k, v in entry.items() if isinstance(v, list)}
+    fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
+    rows = []
+    for values in itertools.product(*axes.values()):
+        point = dict(zip(axes, values, strict=True))
+        for model, clip, seed in itertools.product(models, clips, seeds):
+            overrides = {
+                **common,
+                **fixed,
+                **point,
+                **per_model.get(model, {}),
+                "task": task,
+                "model": model,
+                "clip": clip,
+                "seed": seed,
+                "out": out,
+                **({"dataset": dataset} if dataset else {}),
+            }
+            try:
+                cfg = resolve(overrides)
+            except BenchError as e:
+                raise BenchError(f"suite {suite.path}, task {task}: {e}") from None
+            row = " ".join(
+                [
+                    f"{task}/{cfg.dataset}",
+                    *([label] if label else []),
+                    *(f"{k}={v}" for k, v in point.items()),
+                ]
+            )
+            suite.cells.append(Cell(cfg, overrides, row, f"{model} {clip}"))
+        rows.append(row)
+    return rows

@@ -62,6 +62,31 @@ def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):
     )
 
 
+def test_labelled_entries_and_per_dataset_overrides_make_their_own_rows(tmp_path):
+    path = tmp_path / "variants.yaml"
+    path.write_text(
+        "models: [rnn]\n"
+        "tasks:\n"
+        "  speech:\n"
+        "    - {datasets: [dtmf], hidden_size: 8}\n"
+        "    - {label: explode, datasets: [dtmf], hidden_size: 8, recurrent_init_scale: 1.5, optimizer: sgd}\n"
+        "  probes:\n"
+        "    datasets: {adding: {seq_len: 30, lr: 0.01}, copy: {seq_len: 5}}\n"
+        "    n_train: 64\n"
+    )
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    assert suite.rows() == ["speech/dtmf", "speech/dtmf explode", "probes/adding", "probes/copy"]
+    cfg = {c.row: c.cfg for c in suite.cells}
+    assert (cfg["speech/dtmf"].recurrent_init_scale, cfg["speech/dtmf"].optimizer) == (1.0, "adam")
+    assert (cfg["speech/dtmf explode"].recurrent_init_scale, cfg["speech/dtmf explode"].optimizer) == (
+        1.5,
+        "sgd",
+    )
+    assert [cfg[r].options["seq_len"] for r in ("probes/adding", "probes/copy")] == [30, 5]
+    assert cfg["probes/adding"].lr == 0.01 and cfg["probes/copy"].lr != 0.01
+    assert {cfg[r].options["n_train"] for r in ("probes/adding", "probes/copy")} == {64}
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -80,6 +105,14 @@ def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):
         ),
         ("models: [lstm]\n", "needs a 'tasks' mapping"),
         ("tasks: {speech: {}}\nclips: [norm:-2]\n", "bad clip setting 'norm:-2'"),
+        (
+            "tasks:\n  speech: [{datasets: [dtmf]}, {datasets: [dtmf], lr: 0.1}]\n",
+            r"bad.yaml line 2: two entries give the row 'speech/dtmf'; give each a different 'label'",
+        ),
+        (
+            "tasks: {probes: {datasets: {adding: 3}}}\n",
+            "task probes: dataset 'adding' must map to its overrides",
+        ),
     ],
 )
 def test_bad_suite_files(tmp_path, text, message):
