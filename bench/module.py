@@ -49,23 +49,28 @@ def detach_state(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
+def make_encoder(cfg, input_size: int) -> nn.Module:
+    """The configured recurrent encoder (models.build) reading `input_size` features per step."""
+    return models.build(
+        cfg.model,
+        input_size,
+        cfg.hidden_size,
+        cfg.num_layers,
+        cfg.dropout,
+        bidirectional=cfg.bidirectional,
+        recurrent_init_scale=cfg.recurrent_init_scale,
+        norm_layer=cfg.norm_layer,
+        checkpoint_segments=cfg.checkpoint_segments,
+    )
+
+
 class SeqModule(pl.LightningModule):
     def __init__(self, cfg, task, info: dict):
         super().__init__()
         self.cfg, self.task, self.info = cfg, task, info
-        self.input_layer = task.build_input(cfg, info)
-        self.encoder = models.build(
-            cfg.model,
-            task.input_size(cfg, info),
-            cfg.hidden_size,
-            cfg.num_layers,
-            cfg.dropout,
-            bidirectional=cfg.bidirectional,
-            recurrent_init_scale=cfg.recurrent_init_scale,
-            norm_layer=cfg.norm_layer,
-            checkpoint_segments=cfg.checkpoint_segments,
-        )
-        self.head = task.build_head(cfg, info, self.encoder)
+        layers = task.build(cfg, info, lambda input_size: make_encoder(cfg, input_size))
+        self.input_layer, self.encoder, self.head = layers.input, layers.encoder, layers.head
+        self.output = layers.output
         # One metric collection per evaluation stage, and a running mean of the loss per stage (DDP-synced).
         # (ModuleDict keys get a suffix: a key named "train" would shadow nn.Module.train.)
         self.metrics = nn.ModuleDict({f"{s}_": task.metrics(info) for s in ("val", "test")})
@@ -82,8 +87,7 @@ class SeqModule(pl.LightningModule):
         feats = self.input_layer(x)  # [B, T, F]
         out, state = self.encoder(feats, lengths, state)  # [B, T, H * dirs]
         pred = self.head(out, lengths)
-        restore = getattr(self.input_layer, "restore", None)  # undoes a per-sequence input normalization
-        return (restore(pred, x) if restore else pred), state
+        return (self.output(pred, x) if self.output else pred), state
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         carried = self.state.get(stage) if self.task.stateful else None

@@ -5,6 +5,7 @@ Adding a task is one new file that subclasses Task, decorates it with @register,
 run: python -m bench tasks
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -16,23 +17,36 @@ from bench.base.batching import bucket_loader
 from bench.base.errors import unknown
 from bench.base.sources import Source, fetch
 
-REGISTRY: dict[str, "Task"] = {}
+REGISTRY: dict[str, type["Task"]] = {}
 
 
 def register(cls):
-    """Class decorator: instantiate the task and register it under its `name`."""
-    REGISTRY[cls.name] = cls()
+    """Class decorator: register the task class under its `name`."""
+    REGISTRY[cls.name] = cls
     return cls
 
 
 def get(name: str) -> "Task":
+    """A fresh instance of the named task: a task holds no state shared between runs."""
     if name not in REGISTRY:
         raise unknown("task", name, REGISTRY)
-    return REGISTRY[name]
+    return REGISTRY[name]()
 
 
 def names() -> list[str]:
     return sorted(REGISTRY)
+
+
+@dataclass
+class Layers:
+    """What a task puts around the recurrent encoder: `input` maps a batch's x to features [B, T, F], `head`
+    maps (encoder outputs, lengths) to predictions, and `output`, when set, post-processes them as
+    output(pred, x) (forecasting adds back each window's last value, which its input layer took away)."""
+
+    input: nn.Module
+    encoder: nn.Module
+    head: nn.Module
+    output: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
 
 class Task:
@@ -78,12 +92,16 @@ class Task:
         """This rank's batches of one split (cfg.batch_size // world each); length-bucketed, shuffled when training."""
         return bucket_loader(data, cfg.batch_size // world, train, cfg.seed, world, rank)
 
-    def build_input(self, cfg, info: dict) -> nn.Module:
-        """Maps a batch's x to features [B, T, F]; identity by default.
+    def build(self, cfg, info: dict, make_encoder: Callable[[int], nn.Module]) -> Layers:
+        """The model around the encoder, built in one place and in this order (the order fixes the initial
+        weights drawn from the seed): input layer, the encoder for its feature size, head. A task whose
+        layers share weights or state overrides this (the LM ties its embedding to its output layer)."""
+        input_layer = self.build_input(cfg, info)
+        encoder = make_encoder(self.input_size(cfg, info))
+        return Layers(input_layer, encoder, self.build_head(cfg, info, encoder))
 
-        A layer that normalizes each sequence may define `restore(pred, x)`, which the module applies to the
-        head's predictions (forecasting: subtract each window's last value, add it back to the forecast).
-        """
+    def build_input(self, cfg, info: dict) -> nn.Module:
+        """Maps a batch's x to features [B, T, F]; identity by default."""
         return nn.Identity()
 
     def input_size(self, cfg, info: dict) -> int:

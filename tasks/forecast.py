@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from bench.base.errors import BenchError
 from bench.base.sources import fetch, split_scheme
 from models.recurrent import final_features
-from tasks import Task, register
+from tasks import Layers, Task, register
 from tasks import series as ts
 
 MODES = {"S": "target only in and out", "M": "all columns in and out", "MS": "all columns in, target out"}
@@ -148,6 +148,12 @@ class ForecastTask(Task):
         return splits, info
 
     # -- model ------------------------------------------------------------------------------------------
+    def build(self, cfg, info, make_encoder) -> Layers:
+        layers = super().build(cfg, info, make_encoder)
+        if isinstance(layers.input, LastValueNorm):
+            layers.output = layers.input.restore  # the forecast, back at the window's level
+        return layers
+
     def build_input(self, cfg, info) -> nn.Module:
         return LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else nn.Identity()
 
@@ -195,7 +201,7 @@ class ForecastTask(Task):
 
 
 class LastValueNorm(nn.Module):
-    """Each window minus its own last value; the module adds the last value back to the forecast (`restore`).
+    """Each window minus its own last value; `restore`, the task's output step, adds it back to the forecast.
 
     The model then learns changes from the forecast origin rather than levels, so a level unseen in training
     does not pull its forecast (ETT's test months are colder than the training year). This is NLinear's

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.sources import fetch, split_scheme
-from tasks import Task, register
+from tasks import Layers, Task, register
 from tasks.lm_sample import sample
 from tasks.lm_streams import StreamBatches, check_streams
 from tasks.lm_text import (
@@ -118,9 +118,6 @@ class LanguageModelTask(Task):
         data_dir: str = ""  # wikitext-2: folder holding train.txt, valid.txt, test.txt
         train_tokens: int = 0  # train on this many tokens from the start of the training split (0 = all)
 
-    def __init__(self):
-        self._embeddings: dict[int, nn.Embedding] = {}  # build_input -> build_head handoff, for tying
-
     def check_dataset(self, dataset: str) -> None:
         if split_scheme(dataset)[0] != "text":
             return super().check_dataset(dataset)
@@ -203,17 +200,12 @@ class LanguageModelTask(Task):
     def input_size(self, cfg, info: dict) -> int:
         return cfg.options["emb_size"] or cfg.hidden_size
 
-    def build_input(self, cfg, info: dict) -> nn.Module:
-        layer = Embed(info["vocab_size"], self.input_size(cfg, info), cfg.dropout)
-        # SeqModule builds the input layer and then the head with the same `info`; the head looks the
-        # embedding up by it to share the weight (the Task contract passes the head only the encoder).
-        self._embeddings[id(info)] = layer.embed
-        return layer
-
-    def build_head(self, cfg, info: dict, encoder) -> nn.Module:
-        embed = self._embeddings.pop(id(info), None)
-        tie = cfg.options["tie_weights"] and embed is not None and embed.embedding_dim == encoder.output_size
-        return LMHead(encoder.output_size, info["vocab_size"], cfg.dropout, embed if tie else None)
+    def build(self, cfg, info: dict, make_encoder) -> Layers:
+        embed = Embed(info["vocab_size"], self.input_size(cfg, info), cfg.dropout)
+        encoder = make_encoder(self.input_size(cfg, info))
+        tie = cfg.options["tie_weights"] and embed.embed.embedding_dim == encoder.output_size
+        head = LMHead(encoder.output_size, info["vocab_size"], cfg.dropout, embed.embed if tie else None)
+        return Layers(embed, encoder, head)
 
     def loss(self, pred, y):
         # pred: [B, T, V]; y: [B, T]; mean cross-entropy in nats over every token

@@ -80,7 +80,7 @@ def test_failed_or_interrupted_rerun_keeps_the_finished_record_and_checkpoint(tm
             raise failure[0]
         return real_loss(pred, y)
 
-    monkeypatch.setattr(task, "loss", dies_in_epoch_two)
+    monkeypatch.setattr(type(task), "loss", lambda self, pred, y: dies_in_epoch_two(pred, y))
     code, attempt = run_cli([*TINY, "--max-epochs", "2", "--out", str(tmp_path)], capsys)
     assert code == 1 and attempt == str(attempt_path(type(tmp_path)(path)))
     assert json.loads(open(attempt).read())["reason"] == "RuntimeError: disk on fire"

@@ -148,7 +148,7 @@ def test_aggregate_mean_std_n_and_ties_both_directions(suite_file, tmp_path, mon
     assert (
         groups[(row, "rnn none")].status == {"diverged": 2} and groups[(row, "rnn none")].stat("acc")[2] == 0
     )
-    monkeypatch.setattr(tasks.get("speech"), "higher_is_better", False)
+    monkeypatch.setattr(tasks.REGISTRY["speech"], "higher_is_better", False)
     groups = {(g.row, g.col): g for g in table.collect(suite)}
     assert groups[(row, "lstm norm:1.0")].tied and not any(g.best for g in groups.values())
 

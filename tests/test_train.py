@@ -125,7 +125,7 @@ def poison_loss(monkeypatch, call: int = 3) -> None:
         calls.append(1)
         return real_loss(pred, y) * (float("nan") if len(calls) == call else 1.0)
 
-    monkeypatch.setattr(task, "loss", poisoned)
+    monkeypatch.setattr(type(task), "loss", lambda self, pred, y: poisoned(pred, y))
 
 
 def test_diverged_run_is_recorded_with_its_step(tmp_path, capsys, monkeypatch):
@@ -154,7 +154,7 @@ def test_failed_run_exits_nonzero_with_a_record(tmp_path, capsys, monkeypatch):
     def broken(cfg):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(tasks.get("speech"), "load", broken)
+    monkeypatch.setattr(tasks.REGISTRY["speech"], "load", lambda self, cfg: broken(cfg))
     code, out, err = run_cli(["--dataset", "dtmf", "--out", str(tmp_path)], capsys)
     rec = json.loads(open(out[-1].removeprefix("record: ")).read())
     assert code == 1 and rec["status"] == "failed" and rec["reason"] == "RuntimeError: disk on fire"
