@@ -87,6 +87,7 @@ class RecurrentEncoder(nn.Module):
             **kwargs,
         )
         self.reset_parameters(recurrent_init_scale, forget_bias)
+        self.register_load_state_dict_post_hook(_flatten_after_load)  # once, not per reset
 
     @torch.no_grad()
     def reset_parameters(self, recurrent_init_scale: float = 1.0, forget_bias: float = 1.0) -> None:
@@ -110,7 +111,6 @@ class RecurrentEncoder(nn.Module):
                 if self.cell == "lstm" and name.startswith("bias_ih"):
                     p[h : 2 * h] = forget_bias  # gate order i, f, g, o
         self.rnn.flatten_parameters()
-        self.register_load_state_dict_post_hook(_flatten_after_load)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] (valid steps per sequence) or None when all are full length

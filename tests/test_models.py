@@ -59,6 +59,7 @@ def test_loading_a_checkpoint_regroups_the_fused_weights(monkeypatch):
     # Fused RNN weights can lose their single memory chunk when loaded (cuDNN then warns and copies every
     # step); the encoder regroups them after any load, also when it is a submodule of what is loaded.
     enc = models.build("lstm", input_size=3, hidden_size=4)
+    enc.reset_parameters()  # a re-initialisation must not add a second hook (one regroup per load)
     calls = []
     monkeypatch.setattr(enc.rnn, "flatten_parameters", lambda: calls.append(1))
     outer = torch.nn.Sequential(enc)
