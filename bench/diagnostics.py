@@ -123,7 +123,8 @@ class GradientDiagnostics(pl.Callback):
 
         self.profile = temporal_profile(loss_fn, feats)
         self.reaches.append(reach(self.profile))
-        module.history_extra["grad/reach"] = self.reaches[-1]
+        # through Lightning's logging: into the epoch's history row, the progress bar's metrics and W&B
+        module.log("grad/reach", self.reaches[-1], rank_zero_only=True)
 
     def summary(self) -> dict:
         norms = self.norms

@@ -79,7 +79,6 @@ class SeqModule(pl.LightningModule):
         self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
         self.print_epochs = False
-        self.history_extra: dict = {}  # per-epoch values from callbacks (gradient reach), added to the row
         self._bad_step = torch.tensor(-1)  # the first step with a non-finite training loss (-1: none yet)
         self._bad_loss = torch.tensor(0.0)
 
@@ -190,7 +189,7 @@ class SeqModule(pl.LightningModule):
             "epoch": self.current_epoch,
             **self._epoch_end("train"),
             **getattr(self, "_last_val", {}),
-            **self.history_extra,
+            **{k: v.item() for k, v in self.trainer.callback_metrics.items() if k.startswith("grad/")},
         }
         self.history.append(row)
         if self.print_epochs and self.trainer.is_global_zero:
