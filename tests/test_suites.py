@@ -340,11 +340,15 @@ def test_standard_suite_is_every_task_at_real_size_with_epoch_budgets():
     only (a time budget would make the table depend on the machine's speed)."""
     suite = load_suite("standard")
     assert {c.cfg.task for c in suite.cells} == set(tasks.names())
-    assert suite.cols() == [f"{m} {c}" for m in ("rnn", "lstm", "gru") for c in ("none", "norm:1.0", "value:0.5")]
+    assert suite.cols() == [
+        f"{m} {c}" for m in ("rnn", "lstm", "gru") for c in ("none", "norm:1.0", "value:0.5")
+    ]
     assert all(c.cfg.max_minutes == 0 and c.cfg.max_epochs > 0 for c in suite.cells)
     assert {c.cfg.seed for c in suite.cells} == {0, 1, 2} and len(suite.cells) == len(suite.rows()) * 27
     assert "video/moving-shapes shuffle_frames=True" in suite.rows()
     lm = {c.cfg.model: c.cfg.lr for c in suite.cells if c.cfg.task == "lm"}
     assert lm["gru"] < lm["lstm"]  # the GRU's own learning rate: it comes apart at the LSTM's
     train = {c.cfg.dataset: c.cfg.options for c in suite.cells if c.cfg.task in ("speech", "lm")}
-    assert train["fsdd"]["train_limit"] == 0 and train["tiny-shakespeare"]["train_tokens"] == 0  # all the data
+    assert (
+        train["fsdd"]["train_limit"] == 0 and train["tiny-shakespeare"]["train_tokens"] == 0
+    )  # all the data
