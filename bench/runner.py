@@ -155,7 +155,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         if not best:
             raise BenchError("no checkpoint was saved (did validation run?)")
         trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-        record.update(status="ok", checkpoint=best, **task.extras(module, dm, cfg, run_dir))
+        record.update(status="ok", checkpoint=best)
         record["metrics"].update({f"test/{k}": v for k, v in module.results["test"].items() if _scalar(v)})
         record["matrices"] = {f"test/{k}": v for k, v in module.results["test"].items() if not _scalar(v)}
     except Diverged as e:
@@ -178,6 +178,8 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         _guard(record, "history", lambda: _summarize_history(record, module.history, task))
         _guard(record, "grad_summary", lambda: record.update(grad_summary=diagnostics.summary()))
         _guard(record, "baselines", lambda: record.update(baselines=task.baselines(dm, cfg)))
+        if record["status"] == "ok":
+            _guard(record, "extras", lambda: record.update(task.extras(module, dm, cfg, run_dir)))
         _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
     if logger is not None:
         from bench import tracking

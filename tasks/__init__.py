@@ -123,7 +123,7 @@ class Task:
         raise NotImplementedError
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
-        """Task-specific additions to the record after testing (samples, plots)."""
+        """Task-specific additions to the record after a finished test (samples, plots); rank 0 only."""
         return {}
 
     def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:

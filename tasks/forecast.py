@@ -195,8 +195,7 @@ class ForecastTask(Task):
                 "mase_denominator": info["mase_scale"].tolist(),
             },
         }
-        if module.global_rank == 0:  # one plot, written by one process
-            out["plot"] = str(plot_windows(module, test, info, Path(run_dir) / "forecast.png"))
+        out["plot"] = str(plot_windows(module, test, info, Path(run_dir) / "forecast.png"))
         return out
 
 
