@@ -154,6 +154,7 @@ def cmd_run(args, extras) -> int:
     from bench.config import resolve
     from bench.hardware import rnn_kernel
     from bench.locks import CellBusy, run_lock
+    from bench.records import Status
     from bench.runner import record_paths, run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -185,10 +186,10 @@ def cmd_run(args, extras) -> int:
 
         print(sync_hint(record["wandb"]))
     print(f"record: {path}")
-    if status == "failed":
+    if status == Status.FAILED:
         print(f"error: {record['reason']}", file=sys.stderr)
         return 1
-    return 130 if status == "interrupted" else 0
+    return 130 if status == Status.INTERRUPTED else 0
 
 
 def cmd_tasks(args, extras) -> int:

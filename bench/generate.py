@@ -14,6 +14,7 @@ import tasks
 from bench.base.errors import BenchError
 from bench.config import RunConfig, config_hash
 from bench.module import SeqModule
+from bench.records import Status
 from tasks.lm_sample import sample
 
 
@@ -34,7 +35,7 @@ def checkpoint_path(run: str) -> tuple[Path, str | None]:
     if not record.get("checkpoint"):
         why = (
             f" (status {record.get('status')}: {record.get('reason')})"
-            if record.get("status") != "ok"
+            if record.get("status") != Status.OK
             else ""
         )
         raise BenchError(f"record '{path}' names no checkpoint{why}")

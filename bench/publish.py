@@ -12,9 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.records import read_record, write_json
-
-FINISHED = ("ok", "diverged")
+from bench.records import FINISHED, read_record, write_json
 
 
 def work_dir(run_dir: Path) -> Path:

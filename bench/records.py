@@ -9,12 +9,31 @@ import os
 import platform
 import subprocess
 import sys
+from enum import Enum
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Status(str, Enum):
+    """How a run ended; a str, so records keep plain strings in JSON and compare equal to them."""
+
+    OK = "ok"  # trained, tested, its checkpoint in place
+    DIVERGED = "diverged"  # stopped at a non-finite training loss; finished, with its history
+    FAILED = "failed"  # an error; the reason (and traceback) are in the record
+    INTERRUPTED = "interrupted"  # Ctrl-C or a stopped sweep; a resume reruns it
+
+    def __str__(self) -> str:  # "ok", not "Status.OK", in f-strings on every Python
+        return self.value
+
+
+FINISHED = (
+    Status.OK,
+    Status.DIVERGED,
+)  # results: a sweep does not rerun them, a failed attempt never replaces them
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -82,7 +101,7 @@ def read_record(path: Path, warn: bool = True) -> dict | None:
         record = json.loads(path.read_text())
         if not isinstance(record, dict) or not isinstance(record.get("status"), str):
             raise ValueError("not a run record")
-        if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
+        if record["status"] == Status.OK and not isinstance(record.get("metrics"), dict):
             raise ValueError("an 'ok' record without its metrics")
         return record
     except (ValueError, UnicodeDecodeError) as e:

@@ -28,7 +28,7 @@ from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
-from bench.records import environment
+from bench.records import Status, environment
 
 # Lightning advertises its cloud logger on every Trainer, and torch deprecates a class that Lightning 2.6 still
 # uses: neither line is something a user of this suite can act on.
@@ -108,7 +108,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
     record_path, final_dir = record_paths(cfg)
     run_dir = work_dir(final_dir)
     record = {
-        "status": "failed",
+        "status": Status.FAILED,
         "reason": "",
         "task": cfg.task,
         "dataset": cfg.dataset,
@@ -155,15 +155,15 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         if not best:
             raise BenchError("no checkpoint was saved (did validation run?)")
         trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-        record.update(status="ok", checkpoint=best)
+        record.update(status=Status.OK, checkpoint=best)
         record["metrics"].update({f"test/{k}": v for k, v in module.results["test"].items() if _scalar(v)})
         record["matrices"] = {f"test/{k}": v for k, v in module.results["test"].items() if not _scalar(v)}
     except Diverged as e:
-        record.update(status="diverged", reason=str(e), diverged_step=e.step)
+        record.update(status=Status.DIVERGED, reason=str(e), diverged_step=e.step)
     except BenchError as e:
         record["reason"] = str(e)
     except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; Lightning turns it into SystemExit(1) inside fit
-        record.update(status="interrupted", reason=f"interrupted ({type(e).__name__}); rerun to resume")
+        record.update(status=Status.INTERRUPTED, reason=f"interrupted ({type(e).__name__}); rerun to resume")
         signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C from then on; the caller may want it
     except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
         record.update(reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
@@ -178,7 +178,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         _guard(record, "history", lambda: _summarize_history(record, module.history, task))
         _guard(record, "grad_summary", lambda: record.update(grad_summary=diagnostics.summary()))
         _guard(record, "baselines", lambda: record.update(baselines=task.baselines(dm, cfg)))
-        if record["status"] == "ok":
+        if record["status"] == Status.OK:
             _guard(record, "extras", lambda: record.update(task.extras(module, dm, cfg, run_dir)))
         _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
     if logger is not None:

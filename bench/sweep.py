@@ -31,9 +31,8 @@ from rich.progress import (
 )
 
 from bench.locks import CellBusy, cell_lock
-from bench.publish import FINISHED as DONE
 from bench.publish import write_unfinished
-from bench.records import read_record
+from bench.records import FINISHED, Status, read_record
 from bench.runner import record_paths
 from bench.suites import Cell, Suite
 
@@ -44,7 +43,7 @@ class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped the sweep after its running cells were recorded as interrupted; carries the counts."""
 
     def __init__(self, counts: dict):
-        super().__init__("interrupted")
+        super().__init__(Status.INTERRUPTED)
         self.counts = counts
 
 
@@ -83,7 +82,7 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
         path = record_paths(cell.cfg)[0]
         record = read_record(path, warn=False)
         status = record["status"] if record else None
-        if path in seen or status in DONE or (status == "failed" and not retry_failed):
+        if path in seen or status in FINISHED or (status == Status.FAILED and not retry_failed):
             continue
         seen.add(path)
         todo.append(cell)
@@ -93,7 +92,7 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
 def failed_cells(suite: Suite) -> list[Path]:
     """Records of the suite whose status is failed (each config once)."""
     paths = dict.fromkeys(record_paths(c.cfg)[0] for c in suite.cells)
-    return [p for p in paths if (r := read_record(p, warn=False)) and r["status"] == "failed"]
+    return [p for p in paths if (r := read_record(p, warn=False)) and r["status"] == Status.FAILED]
 
 
 def device_slots(jobs: int, gpu_count: int) -> list[str | None]:
@@ -119,7 +118,7 @@ def run_cell(cell: Cell, slot: str | None, threads: int, extra: dict, ctl: Contr
     try:
         with cell_lock(record_path) as held:
             record = read_record(record_path, warn=False)
-            if record and record["status"] in DONE:
+            if record and record["status"] in FINISHED:
                 return "skipped"
             if ctl.stop.is_set():
                 return "not started"
@@ -159,7 +158,7 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
     if record is None:  # killed before it could write: record it so the table shows it and a resume knows
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
         record = {
-            "status": "interrupted" if stopped else "failed",
+            "status": Status.INTERRUPTED if stopped else Status.FAILED,
             "reason": f"run process exited with code {code} and wrote no record; "
             f"see {logs / (record_path.stem + '.log')}",
             "task": cell.cfg.task,

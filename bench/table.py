@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import tasks
 from bench.base.errors import BenchError
-from bench.records import read_record
+from bench.records import Status, read_record
 from bench.runner import record_paths
 from bench.suites import Suite
 
@@ -82,7 +82,7 @@ def collect(suite: Suite) -> list[Group]:
         if record.get("grad_profile"):
             g.profiles.append(record["grad_profile"])
         numbers = {k: record.get(k) for k, _ in RUN_STATS} | (record.get("grad_summary") or {})
-        if record["status"] == "ok":
+        if record["status"] == Status.OK:
             numbers |= {
                 k.removeprefix("test/"): v for k, v in record["metrics"].items() if k.startswith("test/")
             }
