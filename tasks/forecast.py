@@ -149,18 +149,11 @@ class ForecastTask(Task):
 
     # -- model ------------------------------------------------------------------------------------------
     def build(self, cfg, info, make_encoder) -> Layers:
-        layers = super().build(cfg, info, make_encoder)
-        if isinstance(layers.input, LastValueNorm):
-            layers.output = layers.input.restore  # the forecast, back at the window's level
-        return layers
-
-    def build_input(self, cfg, info) -> nn.Module:
-        return LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else nn.Identity()
-
-    def build_head(self, cfg, info, encoder) -> nn.Module:
-        return ForecastHead(
-            encoder.output_size, info["horizon"], info["output_size"], encoder.bidirectional, cfg.dropout
-        )
+        norm = LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else None
+        encoder = make_encoder(self.input_size(cfg, info))
+        size, horizon, out = encoder.output_size, info["horizon"], info["output_size"]
+        head = ForecastHead(size, horizon, out, encoder.bidirectional, cfg.dropout)
+        return Layers(norm or nn.Identity(), encoder, head, output=norm.restore if norm else None)
 
     def loss(self, pred, y):
         return F.mse_loss(pred, y)
