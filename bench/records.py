@@ -30,10 +30,8 @@ class Status(str, Enum):
         return self.value
 
 
-FINISHED = (
-    Status.OK,
-    Status.DIVERGED,
-)  # results: a sweep does not rerun them, a failed attempt never replaces them
+# Results: a sweep does not rerun them, and a failed attempt never replaces them.
+FINISHED = (Status.OK, Status.DIVERGED)
 
 
 def write_json(path: Path, data: dict) -> None:
