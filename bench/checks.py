@@ -1,11 +1,9 @@
-"""Input checks that run before any work: finite numbers in range, known strategies, an output folder, and
+"""Input checks that run before any work: the seed range, an output folder, and
 the line of a YAML key for one-line errors that name file and line.
 
 run: python -c "from bench.checks import yaml_line; print(yaml_line('a: 1\\nb: {c: 2}\\n', ['b', 'c']))"
 """
 
-import dataclasses
-import math
 from pathlib import Path
 
 import yaml
@@ -13,24 +11,6 @@ import yaml
 from bench.base.errors import BenchError
 
 SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is [0, 2**32 - 1]
-
-
-def check_numbers(cfg) -> None:
-    """Every float of the config and its task options finite; the seed within the range generators accept."""
-    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "options"}
-    for key, value in {**values, **cfg.options}.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise BenchError(f"'{key}' must be a finite number, got {value}")
-    if not 0 <= cfg.seed <= SEED_MAX:
-        raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
-
-
-def check_strategy(strategy: str) -> None:
-    from pytorch_lightning.strategies import StrategyRegistry
-
-    valid = ["auto", *StrategyRegistry.available_strategies()]
-    if strategy not in valid:
-        raise BenchError(f"unknown strategy '{strategy}'; valid: {', '.join(valid)}")
 
 
 def check_out(out: str) -> None:

@@ -9,49 +9,25 @@ import re
 import sys
 
 from bench.base.errors import BenchError
+from bench.base.options import flag_help
 
-RUN_FLAGS = {  # flag -> (type, help); every one maps onto a RunConfig field of the same name
-    "task": (str, "task family (see `bench tasks`)"),
-    "dataset": (str, "dataset of the task (default: the task's default)"),
-    "model": (str, "rnn | lstm | gru (see `bench models`)"),
-    "clip": (str, "gradient clipping: none | norm:<max> | value:<max>"),
-    "seed": (int, "random seed"),
-    "max_epochs": (int, "maximum training epochs"),
-    "max_minutes": (float, "wall-clock training budget in minutes (0 = none)"),
-    "patience": (int, "early-stopping patience in epochs on the primary validation metric"),
-    "batch_size": (int, "batch size"),
-    "lr": (float, "learning rate"),
-    "weight_decay": (float, "weight decay"),
-    "hidden_size": (int, "recurrent hidden size"),
-    "num_layers": (int, "stacked recurrent layers"),
-    "dropout": (float, "dropout between layers and before the head"),
-    "recurrent_init_scale": (float, "scale of the orthogonal hidden-to-hidden init (>1 explodes)"),
-    "norm_layer": (str, "none (fused cells) | layer (Ba et al. 2016) | batch (lstm, Cooijmans et al. 2017)"),
-    "checkpoint_segments": (int, "K > 1: gradient checkpointing over K time segments (exact, less memory)"),
-    "optimizer": (str, "adam (default) | adamw | sgd"),
-    "momentum": (float, "SGD momentum (default 0)"),
-    "schedule": (str, "lr schedule: plateau (default: halve after 3 flat epochs) | cosine | none"),
-    "warmup_steps": (int, "linear lr warm-up over the first N optimizer steps (default 0)"),
-    "devices": (int, "devices per node (DDP: one process each; --batch-size is the global batch)"),
-    "num_nodes": (int, "machines (with torchrun or SLURM)"),
-    "strategy": (str, "Lightning strategy: auto | ddp | ddp_spawn | ..."),
-    "accelerator": (str, "auto | cpu | gpu"),
-    "precision": (str, "32 | bf16-mixed | 16-mixed"),
-    "matmul_precision": (str, "float32 matmuls and cuDNN: highest (exact) | high | medium (TF32 on GPUs)"),
-    "out": (str, "folder for records, checkpoints and plots (default runs/)"),
-}
+
+def run_fields() -> list:
+    """The RunConfig fields that are `bench run` flags (all but the task's options), with their declarations."""
+    from bench.config import RunConfig
+
+    return [f for f in dataclasses.fields(RunConfig) if f.name != "options"]
 
 
 def task_options_help() -> str:
     import tasks
+    from bench.base.options import describe
 
     lines = ["task options (pass as --name value; also accepted as keys in --config FILE):"]
     for name in tasks.names():
         task = tasks.get(name)
-        opts = ", ".join(
-            f"--{f.name.replace('_', '-')} {f.default!r}" for f in dataclasses.fields(task.Options)
-        )
-        lines.append(f"  {name}: datasets {', '.join(task.datasets)}; options {opts or '(none)'}")
+        lines.append(f"  {name}: datasets {', '.join(task.datasets)}")
+        lines.append(describe(task.Options) or "    (no options)")
     return "\n".join(lines)
 
 
@@ -95,12 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=task_options_help(),
     )
-    for name, (kind, text) in RUN_FLAGS.items():
-        run.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
-    run.add_argument("--bidirectional", action="store_true", default=None, help="bidirectional encoder")
-    run.add_argument(
-        "--wandb", action="store_true", default=None, help="log to W&B (offline unless logged in)"
-    )
+    for f in run_fields():  # flags, their help and their types from RunConfig's declarations
+        flag, text = f"--{f.name.replace('_', '-')}", flag_help(f).replace("%", "%%")
+        if f.type is bool:
+            run.add_argument(flag, dest=f.name, action="store_true", default=None, help=text)
+        else:
+            run.add_argument(flag, dest=f.name, type=f.type, help=text)
     run.add_argument("--config", help="flat YAML file of overrides (unknown keys are errors)")
     sweep = sub.add_parser("sweep", help="run every cell of a suite that has no finished record")
     sweep.add_argument("suite", help="suite name (configs/suites/NAME.yaml) or a .yaml path")

@@ -7,73 +7,105 @@ run: python -c "from bench.config import resolve; print(resolve({'task': 'speech
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import models
 import tasks
 from bench import optim
 from bench.base.errors import BenchError
-from bench.checks import check_numbers, check_out, check_strategy, read_mapping, yaml_line
+from bench.base.options import check_declared, option
+from bench.checks import SEED_MAX, check_out, read_mapping, yaml_line
 from models.recurrent import LAYERS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+def _strategies() -> list[str]:
+    from pytorch_lightning.strategies import StrategyRegistry  # read when checked: a slow import
+
+    return ["auto", *StrategyRegistry.available_strategies()]
+
+
 @dataclass
 class RunConfig:
-    """Hyper-parameters every task shares; task-specific ones live in `options`."""
+    """Hyper-parameters every task shares, each declared with its help and rule (bench.base.options: one
+    validator checks them, `bench run --help` prints them); task-specific ones are the task's `Options`."""
 
-    task: str = "speech"
-    dataset: str = ""  # empty: the task's default dataset
-    model: str = "lstm"
-    clip: str = "none"  # none | norm:<max> | value:<max>
-    seed: int = 0
-    max_epochs: int = 30
-    max_minutes: float = 0.0  # wall-clock budget for training; 0 = none
-    patience: int = 8  # early-stopping patience in epochs on the primary validation metric
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    hidden_size: int = 128
-    num_layers: int = 1
-    dropout: float = 0.0
-    bidirectional: bool = False
-    recurrent_init_scale: float = 1.0
-    norm_layer: str = "none"  # none (the fused cuDNN/oneDNN modules) | layer | batch (models/normalized.py)
-    checkpoint_segments: int = 0  # K > 1: keep K segment states, recompute the steps in backward (exact)
-    optimizer: str = "adam"  # adam | adamw | sgd (bench/optim.py)
-    momentum: float = 0.0  # sgd only
-    schedule: str = "plateau"  # plateau (halve after 3 flat epochs) | cosine | none
-    warmup_steps: int = 0  # linear learning-rate warm-up over the first N optimizer steps
-    devices: int = 1  # per node; batch_size is the global batch, split evenly over devices x nodes
-    num_nodes: int = 1
-    strategy: str = "auto"  # auto | ddp | ddp_spawn | ... (Lightning strategies)
-    accelerator: str = "auto"  # auto | cpu | gpu
-    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
-    matmul_precision: str = "highest"  # float32 matmuls and cuDNN: highest (exact fp32) | high, medium (TF32)
-    threads: int = 0  # torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce
-    out: str = "runs"
-    wandb: bool = False  # log to Weights & Biases (offline unless logged in)
-    wandb_project: str = "seqbench"
-    options: dict[str, Any] = field(default_factory=dict)
+    task: str = option("speech", "task family (see `bench tasks`)", choices=tasks.names)
+    dataset: str = option("", "dataset of the task (empty: the task's default; see `bench tasks`)")
+    model: str = option("lstm", "recurrent cell (see `bench models`)", choices=models.names)
+    clip: str = option("none", "gradient clipping: none | norm:<max> | value:<max>, max > 0")
+    seed: int = option(0, "random seed, in [0, 2**32 - 1]")
+    max_epochs: int = option(30, "maximum training epochs", positive=True)
+    max_minutes: float = option(0.0, "wall-clock training budget in minutes; 0 = none", least=0)
+    patience: int = option(
+        8, "early-stopping patience in epochs on the primary validation metric", positive=True
+    )
+    batch_size: int = option(32, "the global batch: split evenly over devices x num_nodes", positive=True)
+    lr: float = option(2e-3, "learning rate", positive=True)
+    weight_decay: float = option(0.0, "weight decay", least=0)
+    hidden_size: int = option(128, "recurrent hidden size", positive=True)
+    num_layers: int = option(1, "stacked recurrent layers", positive=True)
+    dropout: float = option(0.0, "dropout between layers and before the head", least=0, below=1)
+    bidirectional: bool = option(False, "bidirectional encoder")
+    recurrent_init_scale: float = option(
+        1.0, "scale of the orthogonal hidden-to-hidden init (>1 explodes)", least=0
+    )
+    norm_layer: str = option(
+        "none",
+        "none: the fused cuDNN/oneDNN cells; layer: Ba et al. 2016; batch: lstm only, Cooijmans et al. 2017",
+        choices=lambda: list(LAYERS),
+    )
+    checkpoint_segments: int = option(
+        0, "K > 1: keep K segment states, recompute the steps in backward (exact, less memory)", least=0
+    )
+    optimizer: str = option(
+        "adam", "optimizer (bench/optim.py)", choices=lambda: optim.names(optim.OPTIMIZERS)
+    )
+    momentum: float = option(0.0, "SGD momentum (sgd only)", least=0)
+    schedule: str = option(
+        "plateau",
+        "lr schedule; plateau halves after 3 flat epochs",
+        choices=lambda: optim.names(optim.SCHEDULES),
+    )
+    warmup_steps: int = option(0, "linear lr warm-up over the first N optimizer steps", least=0)
+    devices: int = option(1, "devices per node (DDP: one process each)", positive=True)
+    num_nodes: int = option(1, "machines (with torchrun or SLURM)", positive=True)
+    strategy: str = option("auto", "Lightning strategy", choices=_strategies)
+    accelerator: str = option("auto", "where to train", choices=("auto", "cpu", "gpu", "cuda", "mps"))
+    precision: str = option("32", "training precision", choices=("32", "bf16-mixed", "16-mixed"))
+    matmul_precision: str = option(
+        "highest",
+        "float32 matmuls and cuDNN: highest (exact fp32) | high, medium (TF32 on GPUs)",
+        choices=("highest", "high", "medium"),
+    )
+    threads: int = option(
+        0, "torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce", least=0
+    )
+    out: str = option("runs", "folder for records, checkpoints and plots")
+    wandb: bool = option(False, "log to Weights & Biases (offline unless logged in)")
+    wandb_project: str = option("seqbench", "W&B project")
+    options: Any = field(default_factory=dict)  # the task's Options (a dict only in a bare RunConfig())
 
     @property
     def world_size(self) -> int:
         """Training processes: devices x nodes; batch_size is split evenly over them."""
         return self.devices * self.num_nodes
 
+    @functools.cached_property
+    def clipping(self) -> "Clip":
+        """`clip` parsed once: (limit, algorithm), both None for none."""
+        return parse_clip(self.clip)
+
 
 # Keys that change where or how fast a run happens but not its result; left out of the run's hash.
 NOT_HASHED = ("out", "devices", "num_nodes", "strategy", "accelerator", "threads", "wandb", "wandb_project")
-POSITIVE = ("max_epochs", "batch_size", "lr", "hidden_size", "num_layers", "patience", "devices", "num_nodes")
-PRECISIONS = ("32", "bf16-mixed", "16-mixed")
-MATMUL_PRECISIONS = ("highest", "high", "medium")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 # Fields added after records existed: hashed only when they differ from their default, so every earlier
 # config keeps its hash (and its record, its sweep cell and its place in a reference table).
 LATER_FIELDS = (
@@ -87,10 +119,15 @@ LATER_FIELDS = (
 )
 
 
-def parse_clip(clip: str) -> tuple[float | None, str | None]:
+class Clip(NamedTuple):
+    limit: float | None  # None: no clipping
+    algo: str | None  # "norm" | "value" | None
+
+
+def parse_clip(clip: str) -> Clip:
     """'none' -> (None, None); 'norm:1.0' -> (1.0, 'norm'); 'value:0.5' -> (0.5, 'value')."""
     if clip == "none":
-        return None, None
+        return Clip(None, None)
     algo, _, value = clip.partition(":")
     try:
         limit = float(value)
@@ -101,7 +138,7 @@ def parse_clip(clip: str) -> tuple[float | None, str | None]:
             f"bad clip setting '{clip}'; valid: none, norm:<max>, value:<max> with max > 0 "
             "(for example norm:1.0)"
         )
-    return limit, algo
+    return Clip(limit, algo)
 
 
 def read_yaml(path: Path) -> dict:
@@ -157,9 +194,9 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
                 raise located(e, files.get(id(layer)), key) from None
             if key == "options" and id(layer) in files:
                 files[id(layers[-1])] = files[id(layer)]
-    cfg = RunConfig(**top, options=opts)
+    cfg = RunConfig(**top, options=task.Options(**opts))
     cfg.dataset = cfg.dataset or task.default_dataset
-    validate(cfg, models.names())
+    validate(cfg)
     task.check_options(cfg)
     return cfg
 
@@ -189,52 +226,16 @@ def located(error: BenchError, path: Path | None, key) -> BenchError:
     return BenchError(f"config file '{path}'{f' line {line}' if line else ''}: {error}")
 
 
-def validate(cfg: RunConfig, model_names: list[str]) -> None:
-    if cfg.model not in model_names:
-        raise BenchError(f"unknown model '{cfg.model}'; valid: {', '.join(model_names)}")
+def validate(cfg: RunConfig) -> None:
+    """The declared rules of every field and task option (bench.base.options), then the rules that tie
+    fields together."""
+    check_declared(cfg)
+    check_declared(cfg.options)
     tasks.get(cfg.task).check_dataset(cfg.dataset)
-    parse_clip(cfg.clip)
-    check_numbers(cfg)
-    check_strategy(cfg.strategy)
+    cfg.clipping  # noqa: B018  (parsed here: a bad setting fails before any work)
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
     check_out(cfg.out)
-    for key in POSITIVE:
-        if not getattr(cfg, key) > 0:
-            raise BenchError(f"'{key}' must be positive, got {getattr(cfg, key)}")
-    if not 0 <= cfg.dropout < 1:
-        raise BenchError(f"'dropout' must be in [0, 1), got {cfg.dropout}")
-    check_training_aids(cfg)
-    for key in ("max_minutes", "weight_decay", "recurrent_init_scale", "threads"):
-        if getattr(cfg, key) < 0:
-            raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
-    check_choices(
-        cfg,
-        (("accelerator", ACCELERATORS), ("precision", PRECISIONS), ("matmul_precision", MATMUL_PRECISIONS)),
-    )
-    world = cfg.world_size
-    if cfg.batch_size % world:
-        raise BenchError(
-            f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
-            f"{world} processes (devices x num_nodes); use a multiple of {world}"
-        )
-
-
-def check_choices(cfg: RunConfig, choices) -> None:
-    """Each (key, valid names): the config's value must be one of them."""
-    for key, valid in choices:
-        if getattr(cfg, key) not in valid:
-            raise BenchError(f"unknown {key} '{getattr(cfg, key)}'; valid: {', '.join(valid)}")
-
-
-def check_training_aids(cfg: RunConfig) -> None:
-    """Normalization, checkpointing, optimizer and schedule: names from their registries, sane numbers."""
-    check_choices(
-        cfg,
-        (
-            ("norm_layer", list(LAYERS)),
-            ("optimizer", optim.names(optim.OPTIMIZERS)),
-            ("schedule", optim.names(optim.SCHEDULES)),
-        ),
-    )
     if cfg.norm_layer == "batch" and cfg.model != "lstm":
         raise BenchError(
             f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
@@ -245,11 +246,24 @@ def check_training_aids(cfg: RunConfig) -> None:
             f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
             "(drop --bidirectional, or use --norm-layer none|layer)"
         )
-    for key in ("checkpoint_segments", "momentum", "warmup_steps"):
-        if getattr(cfg, key) < 0:
-            raise BenchError(f"'{key}' must not be negative, got {getattr(cfg, key)}")
     if cfg.momentum and cfg.optimizer != "sgd":
         raise BenchError(f"momentum {cfg.momentum} applies to --optimizer sgd only, not '{cfg.optimizer}'")
+    world = cfg.world_size
+    if cfg.batch_size % world:
+        raise BenchError(
+            f"batch_size {cfg.batch_size} is the global batch and must divide evenly over "
+            f"{world} processes (devices x num_nodes); use a multiple of {world}"
+        )
+
+
+def from_saved(data: dict) -> RunConfig:
+    """The RunConfig a record or checkpoint saved (keys this version no longer has are dropped), its task
+    options typed again. Raises TypeError or ValueError on a config this version cannot read."""
+    known = {f.name for f in fields(RunConfig)}
+    cfg = RunConfig(**{k: v for k, v in data.items() if k in known})
+    options = cfg.options if isinstance(cfg.options, dict) else {}
+    cfg.options = tasks.get(cfg.task).Options(**options)
+    return cfg
 
 
 def config_hash(cfg: RunConfig) -> str:

@@ -16,7 +16,7 @@ import statistics
 import pytorch_lightning as pl
 import torch
 
-from bench.config import parse_clip
+from bench.config import Clip
 
 PROBE_SIZE = 16
 SPIKE = 10  # a step whose gradient norm exceeds 10x the run's median norm counts as a spike
@@ -47,8 +47,8 @@ class GradientDiagnostics(pl.Callback):
     """Per-step gradient statistics, kept on the gradients' device and read to the host once per epoch (or when
     asked for), so a GPU step never waits for the host."""
 
-    def __init__(self, clip: str):
-        self.limit, self.algo = parse_clip(clip)
+    def __init__(self, clip: Clip):
+        self.limit, self.algo = clip
         self._pending: list[torch.Tensor] = []  # one [4] row per step: total, ih, hh norms, clip fired
         self._rows: list[list[float]] = []
         self.probe = None

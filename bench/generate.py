@@ -3,7 +3,6 @@
 run: python -m bench generate runs/lm-tiny-shakespeare-lstm-<hash>.json --prompt "ROMEO:" --length 300
 """
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch
 
 import tasks
 from bench.base.errors import BenchError
-from bench.config import RunConfig, config_hash
+from bench.config import config_hash, from_saved
 from bench.module import SeqModule
 from bench.records import Status
 from tasks.lm_sample import sample
@@ -59,11 +58,10 @@ def load_run(run: str):
         raise BenchError(
             f"checkpoint '{path}' holds no run config and vocabulary; was it written by bench run?"
         )
-    known = {f.name for f in dataclasses.fields(RunConfig)}
     try:
-        cfg = RunConfig(**{k: v for k, v in saved["config"].items() if k in known})
+        cfg = from_saved(saved["config"])
         found = config_hash(cfg)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, BenchError) as e:
         raise BenchError(f"checkpoint '{path}' holds a config this version cannot read ({e})") from None
     if expected is not None and found != expected:
         raise BenchError(

@@ -23,7 +23,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 import tasks
 from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError, Diverged
-from bench.config import RunConfig, config_hash, parse_clip
+from bench.config import RunConfig, config_hash
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
@@ -62,7 +62,6 @@ def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
 
 
 def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False) -> pl.Trainer:
-    limit, algo = parse_clip(cfg.clip)
     monitor, mode = f"val/{task.primary_metric}", "max" if task.higher_is_better else "min"
     tty = sys.stderr.isatty()
     callbacks = [
@@ -85,8 +84,8 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
         num_nodes=cfg.num_nodes,
         strategy=cfg.strategy,
         precision=cfg.precision,
-        gradient_clip_val=limit,
-        gradient_clip_algorithm=algo,
+        gradient_clip_val=cfg.clipping.limit,
+        gradient_clip_algorithm=cfg.clipping.algo,
         callbacks=callbacks,
         logger=logger,
         default_root_dir=run_dir,
@@ -122,7 +121,7 @@ def run(cfg: RunConfig) -> tuple[dict, Path | None]:
         "metrics": {},
         "env": environment(device_type(cfg.accelerator), cfg.precision),
     }
-    throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clip)
+    throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clipping)
     module = trainer = logger = None
     start, sigint = time.perf_counter(), signal.getsignal(signal.SIGINT)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU

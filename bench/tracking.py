@@ -29,7 +29,8 @@ def run_logger(cfg, name: str):
 
     from pytorch_lightning.loggers import WandbLogger
 
-    config = {k: v for k, v in asdict(cfg).items() if k != "options"} | cfg.options
+    config = asdict(cfg)
+    config |= config.pop("options")  # task options as flat keys, like the command line
     return WandbLogger(
         project=cfg.wandb_project,
         name=name,

@@ -26,7 +26,7 @@ from pytorch_lightning.callbacks import Callback
 
 import tasks
 from bench.base.batching import TensorDataModule
-from bench.config import parse_clip, resolve
+from bench.config import resolve
 from bench.diagnostics import GradientDiagnostics
 from bench.module import SeqModule, detach_state
 from bench.runner import Throughput, make_trainer
@@ -55,16 +55,16 @@ def data_module(cfg, steps: int) -> TensorDataModule:
     dm = TensorDataModule(task, cfg)
     dm.prepare_data()
     dm.setup()
-    tokens = cfg.batch_size * cfg.options["bptt"] * steps + 1
+    tokens = cfg.batch_size * cfg.options.bptt * steps + 1
     dm.splits["train"] = {"ids": dm.splits["train"]["ids"][:tokens]}
-    dm.splits["val"] = {"ids": dm.splits["val"]["ids"][: cfg.batch_size * (cfg.options["bptt"] + 1) + 1]}
+    dm.splits["val"] = {"ids": dm.splits["val"]["ids"][: cfg.batch_size * (cfg.options.bptt + 1) + 1]}
     return dm
 
 
 def bench_seconds(cfg, dm, module) -> float:
     clock = EpochClock()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput(), GradientDiagnostics(cfg.clip)])
+        trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput(), GradientDiagnostics(cfg.clipping)])
         trainer.callbacks.append(clock)
         trainer.fit(module, datamodule=dm)
     return clock.seconds
@@ -72,7 +72,7 @@ def bench_seconds(cfg, dm, module) -> float:
 
 def plain_seconds(cfg, dm, module) -> float:
     """The loop of pytorch/examples word_language_model, on the same modules and batches."""
-    limit, algo = parse_clip(cfg.clip)
+    limit, algo = cfg.clipping
     device = torch.device("cuda" if cfg.accelerator == "gpu" else "cpu")
     module.to(device)
     train = {k: v.to(device) for k, v in dm.splits["train"].items()}  # batchify(...).to(device)
@@ -117,10 +117,10 @@ def main() -> None:
     cfg = resolve({"task": "lm", "dataset": args.dataset, "model": args.model, **overrides})
     cfg = dataclasses.replace(cfg, max_epochs=1, max_minutes=0.0)
     dm = data_module(cfg, args.steps)
-    tokens = args.steps * cfg.batch_size * cfg.options["bptt"]
+    tokens = args.steps * cfg.batch_size * cfg.options.bptt
     print(
         f"{cfg.model} hidden {cfg.hidden_size} x {cfg.num_layers}, batch {cfg.batch_size}, bptt "
-        f"{cfg.options['bptt']}, clip {cfg.clip}, {args.steps} steps = {tokens} tokens per run, "
+        f"{cfg.options.bptt}, clip {cfg.clip}, {args.steps} steps = {tokens} tokens per run, "
         f"{torch.get_num_threads()} threads, {cfg.accelerator}"
         + (f" ({torch.cuda.get_device_name(0)})" if cfg.accelerator == "gpu" else "")
     )

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.base.errors import BenchError
+from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
 from models.recurrent import final_features
 from tasks import Layers, Task, register
@@ -40,14 +41,18 @@ class ForecastTask(Task):
 
     @dataclass
     class Options:
-        input_len: int = 96  # L: steps the encoder reads
-        horizon: int = 24  # H: steps forecast at once
-        mode: str = "S"  # S: target -> target | M: all -> all | MS: all -> target
-        target: str = "OT"  # the column forecast in S and MS (and plotted)
-        date_column: str = "date"  # a CSV column holding dates (optional; used for the period and plots)
-        period: int = 0  # season of seasonal naive and MASE; 0: from the data (24 hourly, 96 at 15 min)
-        fill: str = "none"  # missing values: none (refuse) | ffill | interpolate
-        norm: str = "last"  # last: the model sees and predicts changes from the window's last value | none
+        input_len: int = option(96, "L: steps the encoder reads", positive=True)
+        horizon: int = option(24, "H: steps forecast at once", positive=True)
+        mode: str = option("S", "S: target -> target | M: all -> all | MS: all -> target", choices=MODES)
+        target: str = option("OT", "the column forecast in S and MS (and plotted)")
+        date_column: str = option("date", "a CSV column holding dates (optional; for the period and plots)")
+        period: int = option(
+            0, "season of seasonal naive and MASE; 0: from the data (24 hourly, 96 at 15 min)", least=0
+        )
+        fill: str = option("none", "missing values: none refuses them", choices=FILLS)
+        norm: str = option(
+            "last", "last: the model sees and predicts changes from the window's last value", choices=NORMS
+        )
 
     def check_dataset(self, dataset: str) -> None:
         scheme, path = split_scheme(dataset)
@@ -60,19 +65,9 @@ class ForecastTask(Task):
 
     def check_options(self, cfg) -> None:
         o = cfg.options
-        for key in ("input_len", "horizon"):
-            if not o[key] > 0:
-                raise BenchError(f"'{key}' must be positive, got {o[key]}")
-        if o["mode"] not in MODES:
-            raise BenchError(f"unknown mode '{o['mode']}'; valid: {', '.join(MODES)}")
-        for key, valid in (("fill", FILLS), ("norm", NORMS)):
-            if o[key] not in valid:
-                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
-        if o["period"] < 0:
-            raise BenchError(f"'period' must be 0 (from the data) or positive, got {o['period']}")
-        if o["period"] > o["input_len"]:
+        if o.period > o.input_len:
             raise BenchError(
-                f"'period' {o['period']} is longer than input_len {o['input_len']}: seasonal naive needs one "
+                f"'period' {o.period} is longer than input_len {o.input_len}: seasonal naive needs one "
                 "full season of history"
             )
 
@@ -86,43 +81,41 @@ class ForecastTask(Task):
             ts.check_ett(series, cfg.dataset)
             return series
         source = self.source(cfg.dataset)  # a declared CSV, or the user's csv:PATH
-        return ts.read_csv(
-            fetch(source) if source else split_scheme(cfg.dataset)[1], cfg.options["date_column"]
-        )
+        return ts.read_csv(fetch(source) if source else split_scheme(cfg.dataset)[1], cfg.options.date_column)
 
     def load(self, cfg):
         o = cfg.options
         series = self.read(cfg)
-        if o["target"] in series.text_columns:
+        if o.target in series.text_columns:
             raise BenchError(
-                f"target column '{o['target']}' of {series.source} is not numeric (most cells are text)"
+                f"target column '{o.target}' of {series.source} is not numeric (most cells are text)"
             )
-        if o["target"] not in series.columns:
+        if o.target not in series.columns:
             raise BenchError(
-                f"target column '{o['target']}' not found in {series.source}; numeric columns: "
+                f"target column '{o.target}' not found in {series.source}; numeric columns: "
                 f"{', '.join(series.columns)} (pass --target NAME)"
             )
-        target = series.columns.index(o["target"])
-        in_cols = [target] if o["mode"] == "S" else list(range(len(series.columns)))
-        out_cols = [target] if o["mode"] in ("S", "MS") else in_cols
+        target = series.columns.index(o.target)
+        in_cols = [target] if o.mode == "S" else list(range(len(series.columns)))
+        out_cols = [target] if o.mode in ("S", "MS") else in_cols
         used = sorted(set(in_cols) | set(out_cols))
         names = [series.columns[c] for c in used]
-        values = ts.fill_missing(series.values[:, used], names, o["fill"], series.source)  # [T, C_used]
+        values = ts.fill_missing(series.values[:, used], names, o.fill, series.source)  # [T, C_used]
         ends = ts.split_rows(cfg.dataset, len(values))
         scaled, mean, std = ts.scale(values, ends[0])  # [T, C_used] float32 tensor
         pos = {c: i for i, c in enumerate(used)}
         x_all, y_all = scaled[:, [pos[c] for c in in_cols]], scaled[:, [pos[c] for c in out_cols]]
-        period = o["period"] or ts.season(cfg.dataset, series.dates)
-        if period > o["input_len"]:
+        period = o.period or ts.season(cfg.dataset, series.dates)
+        if period > o.input_len:
             raise BenchError(
                 f"the seasonal period of {series.source} is {period} steps, longer than input_len "
-                f"{o['input_len']}: seasonal naive needs one full season; raise --input-len or set --period"
+                f"{o.input_len}: seasonal naive needs one full season; raise --input-len or set --period"
             )
         splits, starts = {}, dict(zip(("train", "val", "test"), (0, *ends[:2]), strict=True))
         for (split, start), end in zip(starts.items(), ends, strict=True):
-            splits[split] = ts.window_split(x_all, y_all, start, end, o["input_len"], o["horizon"])
+            splits[split] = ts.window_split(x_all, y_all, start, end, o.input_len, o.horizon)
             if not splits[split]:
-                raise ts.too_short(split, series.source, start, end, o["input_len"], o["horizon"])
+                raise ts.too_short(split, series.source, start, end, o.input_len, o.horizon)
         out_names = [series.columns[c] for c in out_cols]
         mase_scale = ts.seasonal_scale(y_all[: ends[0]], period)  # [F_out]
         if (mase_scale == 0).any():
@@ -131,13 +124,13 @@ class ForecastTask(Task):
         info = {
             "input_size": len(in_cols),
             "output_size": len(out_cols),
-            "horizon": o["horizon"],
+            "horizon": o.horizon,
             "period": period,
             "mase_scale": mase_scale,
             "in_columns": [series.columns[c] for c in in_cols],
             "out_columns": out_names,
             "hist_out": [in_cols.index(c) for c in out_cols],  # where each output column sits in x
-            "target_out": out_names.index(o["target"]),
+            "target_out": out_names.index(o.target),
             "mean": [float(mean[pos[c]]) for c in out_cols],
             "std": [float(std[pos[c]]) for c in out_cols],
             "dates": series.dates,
@@ -149,7 +142,7 @@ class ForecastTask(Task):
 
     # -- model ------------------------------------------------------------------------------------------
     def build(self, cfg, info, make_encoder) -> Layers:
-        norm = LastValueNorm(info["hist_out"]) if cfg.options["norm"] == "last" else None
+        norm = LastValueNorm(info["hist_out"]) if cfg.options.norm == "last" else None
         encoder = make_encoder(self.input_size(cfg, info))
         size, horizon, out = encoder.output_size, info["horizon"], info["output_size"]
         head = ForecastHead(size, horizon, out, encoder.bidirectional, cfg.dropout)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from bench.base import datasets
 from bench.base.errors import BenchError
+from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
 from tasks import Layers, Task, register
 from tasks.lm_sample import sample
@@ -110,13 +111,19 @@ class LanguageModelTask(Task):
 
     @dataclass
     class Options:
-        bptt: int = 128  # truncated-BPTT length: time steps per batch; the state carries across batches
-        level: str = "auto"  # auto (word for wikitext-2, char otherwise) | char | word
-        emb_size: int = 0  # token embedding size; 0 = hidden_size
-        tie_weights: bool = True  # share embedding and output weights (applies when emb_size == hidden_size)
-        min_count: int = 1  # word level: training words seen fewer times map to <unk>
-        data_dir: str = ""  # wikitext-2: folder holding train.txt, valid.txt, test.txt
-        train_tokens: int = 0  # train on this many tokens from the start of the training split (0 = all)
+        bptt: int = option(
+            128, "truncated-BPTT length: time steps per batch; the state carries across batches", least=1
+        )
+        level: str = option(
+            "auto", "auto: word for wikitext-2, char otherwise", choices=("auto", "char", "word")
+        )
+        emb_size: int = option(0, "token embedding size; 0 = hidden_size", least=0)
+        tie_weights: bool = option(True, "share embedding and output weights (when emb_size == hidden_size)")
+        min_count: int = option(1, "word level: training words seen fewer times map to <unk>", least=1)
+        data_dir: str = option("", "wikitext-2: folder holding train.txt, valid.txt, test.txt")
+        train_tokens: int = option(
+            0, "train on this many tokens from the start of the training split (0 = all)", least=0
+        )
 
     def check_dataset(self, dataset: str) -> None:
         if split_scheme(dataset)[0] != "text":
@@ -125,20 +132,14 @@ class LanguageModelTask(Task):
             raise BenchError(f"text file '{path}' not found (dataset '{dataset}')")
 
     def check_options(self, cfg) -> None:
-        o = cfg.options
-        if o["level"] not in ("auto", "char", "word"):
-            raise BenchError(f"unknown level '{o['level']}'; valid: auto, char, word")
-        for key, low in (("bptt", 1), ("emb_size", 0), ("min_count", 1)):
-            if o[key] < low:
-                raise BenchError(f"'{key}' must be at least {low}, got {o[key]}")
         if cfg.bidirectional:
             raise BenchError("a bidirectional encoder sees the next token; language modeling needs it off")
-        if o["data_dir"] and cfg.dataset != "wikitext-2":
+        if cfg.options.data_dir and cfg.dataset != "wikitext-2":
             raise BenchError(f"data_dir applies to dataset wikitext-2 only, not '{cfg.dataset}'")
 
     def level(self, cfg) -> str:
-        if cfg.options["level"] != "auto":
-            return cfg.options["level"]
+        if cfg.options.level != "auto":
+            return cfg.options.level
         return "word" if cfg.dataset == "wikitext-2" else "char"
 
     # -- data -------------------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class LanguageModelTask(Task):
         if cfg.dataset == "synthetic":
             return None, "synthetic-play-v1"
         if cfg.dataset == "wikitext-2":
-            files = {s: wikitext_dir(cfg.options["data_dir"]) / f for s, f in WIKITEXT_FILES.items()}
+            files = {s: wikitext_dir(cfg.options.data_dir) / f for s, f in WIKITEXT_FILES.items()}
             return files, "|".join(datasets.file_digest(p) for p in files.values())
         source = self.source(cfg.dataset)  # a declared text file (Tiny Shakespeare), or the user's text:PATH
         path = fetch(source) if source else text_file(cfg.dataset)
@@ -155,7 +156,7 @@ class LanguageModelTask(Task):
 
     def _tokens(self, cfg) -> dict:
         """Token ids per split and the vocabulary, computed once and cached by source, level and min_count."""
-        level, min_count = self.level(cfg), cfg.options["min_count"]
+        level, min_count = self.level(cfg), cfg.options.min_count
         source, key = self._texts(cfg)
 
         def build() -> dict:
@@ -176,12 +177,12 @@ class LanguageModelTask(Task):
 
     def load(self, cfg):
         data = self._tokens(cfg)
-        if cfg.options["train_tokens"]:  # a prefix of the training text, for quick suites
-            data = {**data, "train": data["train"][: cfg.options["train_tokens"]]}
+        if cfg.options.train_tokens:  # a prefix of the training text, for quick suites
+            data = {**data, "train": data["train"][: cfg.options.train_tokens]}
         sizes = {s: len(data[s]) for s in ("train", "val", "test")}
         world = cfg.world_size
         for split, n in sizes.items():  # fail before training rather than at the first validation
-            check_streams(n, cfg.batch_size // world, cfg.options["bptt"], world, split)
+            check_streams(n, cfg.batch_size // world, cfg.options.bptt, world, split)
         info = {
             "level": self.level(cfg),
             "vocab": data["vocab"],
@@ -193,17 +194,17 @@ class LanguageModelTask(Task):
     def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
         """This rank's contiguous streams, in order (never shuffled: the carried state needs the next chunk)."""
         # cfg.batch_size is the global batch: batch_size streams in all, batch_size // world on each rank
-        batches = StreamBatches(data["ids"], cfg.batch_size // world, cfg.options["bptt"], world, rank)
+        batches = StreamBatches(data["ids"], cfg.batch_size // world, cfg.options.bptt, world, rank)
         return DataLoader(batches, batch_size=None, shuffle=False)
 
     # -- model ------------------------------------------------------------------------------------------
     def input_size(self, cfg, info: dict) -> int:
-        return cfg.options["emb_size"] or cfg.hidden_size
+        return cfg.options.emb_size or cfg.hidden_size
 
     def build(self, cfg, info: dict, make_encoder) -> Layers:
         embed = Embed(info["vocab_size"], self.input_size(cfg, info), cfg.dropout)
         encoder = make_encoder(self.input_size(cfg, info))
-        tie = cfg.options["tie_weights"] and embed.embed.embedding_dim == encoder.output_size
+        tie = cfg.options.tie_weights and embed.embed.embedding_dim == encoder.output_size
         head = LMHead(encoder.output_size, info["vocab_size"], cfg.dropout, embed.embed if tie else None)
         return Layers(embed, encoder, head)
 

@@ -19,7 +19,7 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from bench.base.errors import BenchError
+from bench.base.options import option
 from models.recurrent import final_features
 from tasks import Task, register
 
@@ -75,30 +75,26 @@ class ProbesTask(Task):
 
     @dataclass
     class Options:
-        seq_len: int = 200  # adding: sequence length T; copy: blank gap T (sequences are T + 20 long)
-        n_train: int = 20000
-        n_eval: int = 1000  # validation and test sets each
-
-    def check_options(self, cfg) -> None:
-        o = cfg.options
-        for key, least in (("seq_len", 2), ("n_train", 1), ("n_eval", 1)):
-            if o[key] < least:
-                raise BenchError(f"'{key}' must be at least {least}, got {o[key]}")
+        seq_len: int = option(
+            200, "adding: sequence length T; copy: blank gap T (sequences are T + 20 long)", least=2
+        )
+        n_train: int = option(20000, "training sequences", least=1)
+        n_eval: int = option(1000, "validation and test sequences, each", least=1)
 
     def load(self, cfg):
         o, make = cfg.options, GENERATORS[cfg.dataset]
         splits = {}
         for stage, n, seed in (
-            ("train", o["n_train"], cfg.seed),
-            ("val", o["n_eval"], EVAL_SEED),
-            ("test", o["n_eval"], EVAL_SEED + 1),
+            ("train", o.n_train, cfg.seed),
+            ("val", o.n_eval, EVAL_SEED),
+            ("test", o.n_eval, EVAL_SEED + 1),
         ):
-            x, y = make(n, o["seq_len"], seed)
+            x, y = make(n, o.seq_len, seed)
             splits[stage] = {"x": x, "y": y}
         info = {
             "input_size": splits["train"]["x"].shape[2],
             "sizes": {s: len(d["y"]) for s, d in splits.items()},
-            "baseline_loss": baseline(cfg.dataset, o["seq_len"]),
+            "baseline_loss": baseline(cfg.dataset, o.seq_len),
             "dataset": cfg.dataset,
         }
         return splits, info

@@ -17,6 +17,7 @@ from torch import nn
 
 from bench.base import datasets
 from bench.base.errors import BenchError
+from bench.base.options import option
 from bench.base.sources import Source, fetch
 from tasks import register
 from tasks.classify import ClassifierTask
@@ -136,43 +137,41 @@ class SpeechTask(ClassifierTask):
 
     @dataclass
     class Options:
-        split: str = "official"  # official | speaker (FSDD: train on five speakers, test on the sixth)
-        test_speaker: str = "theo"  # the held-out speaker for split=speaker
-        features: str = "mfcc"  # mfcc | logmel
-        n_mels: int = 40
-        n_mfcc: int = 20
-        win_ms: float = 32.0
-        hop_ms: float = 10.0
-        train_limit: int = 0  # use only this many training clips (0 = all), for quick suites
-        data_dir: str = ""  # Speech Commands root (holds SpeechCommands/); default: BENCH_DATA
+        split: str = option(
+            "official",
+            "official | speaker (FSDD: train on five speakers, test on the sixth)",
+            choices=("official", "speaker"),
+        )
+        test_speaker: str = option("theo", "the held-out speaker for split=speaker")
+        features: str = option("mfcc", "frame features", choices=("mfcc", "logmel"))
+        n_mels: int = option(40, "mel bands", positive=True)
+        n_mfcc: int = option(20, "MFCCs per frame (at most n_mels)", positive=True)
+        win_ms: float = option(32.0, "analysis window in ms", positive=True)
+        hop_ms: float = option(10.0, "hop between frames in ms", positive=True)
+        train_limit: int = option(0, "use only this many training clips (0 = all), for quick suites", least=0)
+        data_dir: str = option("", "Speech Commands root (holds SpeechCommands/); default: BENCH_DATA")
 
     def check_options(self, cfg) -> None:
         o = cfg.options
-        for key, valid in (("split", ("official", "speaker")), ("features", ("mfcc", "logmel"))):
-            if o[key] not in valid:
-                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
-        for key in ("n_mels", "n_mfcc", "win_ms", "hop_ms"):
-            if not o[key] > 0:
-                raise BenchError(f"'{key}' must be positive, got {o[key]}")
-        if o["features"] == "mfcc" and o["n_mfcc"] > o["n_mels"]:  # MFCCs are a transform of the mel bins
-            raise BenchError(f"'n_mfcc' must not exceed 'n_mels' ({o['n_mels']}), got {o['n_mfcc']}")
-        if o["split"] == "speaker" and cfg.dataset != "fsdd":
+        if o.features == "mfcc" and o.n_mfcc > o.n_mels:  # MFCCs are a transform of the mel bins
+            raise BenchError(f"'n_mfcc' must not exceed 'n_mels' ({o.n_mels}), got {o.n_mfcc}")
+        if o.split == "speaker" and cfg.dataset != "fsdd":
             raise BenchError(f"split 'speaker' is defined for dataset fsdd only, not '{cfg.dataset}'")
 
     # -- data -------------------------------------------------------------------------------------------
     def prepare(self, cfg) -> None:
         self._features(cfg)
 
-    def _featurizer(self, o: dict, sr: int):
-        n_fft = 2 ** math.ceil(math.log2(sr * o["win_ms"] / 1000))
+    def _featurizer(self, o: "SpeechTask.Options", sr: int):
+        n_fft = 2 ** math.ceil(math.log2(sr * o.win_ms / 1000))
         mel = {
             "n_fft": n_fft,
-            "win_length": round(sr * o["win_ms"] / 1000),
-            "hop_length": round(sr * o["hop_ms"] / 1000),
-            "n_mels": o["n_mels"],
+            "win_length": round(sr * o.win_ms / 1000),
+            "hop_length": round(sr * o.hop_ms / 1000),
+            "n_mels": o.n_mels,
         }
-        if o["features"] == "mfcc":
-            transform = torchaudio.transforms.MFCC(sample_rate=sr, n_mfcc=o["n_mfcc"], melkwargs=mel)
+        if o.features == "mfcc":
+            transform = torchaudio.transforms.MFCC(sample_rate=sr, n_mfcc=o.n_mfcc, melkwargs=mel)
             return lambda w: transform(w).T  # [T, n_mfcc]
         transform = torchaudio.transforms.MelSpectrogram(sample_rate=sr, **mel)
         return lambda w: torch.log(transform(w) + 1e-6).T  # [T, n_mels]
@@ -180,8 +179,8 @@ class SpeechTask(ClassifierTask):
     def _features(self, cfg) -> dict:
         """Features of every clip of the dataset (flat [sum T, F] + lengths), cached by their parameters."""
         o = cfg.options
-        params = {k: o[k] for k in ("features", "n_mels", "n_mfcc", "win_ms", "hop_ms")}
-        params["n_mfcc"] = params["n_mfcc"] if o["features"] == "mfcc" else None
+        params = {k: getattr(o, k) for k in ("features", "n_mels", "n_mfcc", "win_ms", "hop_ms")}
+        params["n_mfcc"] = params["n_mfcc"] if o.features == "mfcc" else None
         if cfg.dataset == "fsdd":
             root, files = fsdd_files()
             fingerprint = [(f.name, f.stat().st_size) for f in files]
@@ -193,7 +192,7 @@ class SpeechTask(ClassifierTask):
             extra = {"speaker": [m[1] for m in meta], "take": [int(m[2]) for m in meta]}
             sr = 8000
         elif cfg.dataset == "speechcommands-digits":
-            items = speechcommands_items(o["data_dir"])
+            items = speechcommands_items(o.data_dir)
             fingerprint = [(str(p), s) for p, _, s in items]
 
             def clips():
@@ -233,14 +232,14 @@ class SpeechTask(ClassifierTask):
             subset = np.array(data["subset"])
             return {s: torch.from_numpy(np.flatnonzero(subset == s)) for s in ("train", "val", "test")}
         take, speaker = np.array(data["take"]), np.array(data["speaker"])
-        if o["split"] == "official":  # takes 0-4 test (FSDD's own split), 5-9 validation
+        if o.split == "official":  # takes 0-4 test (FSDD's own split), 5-9 validation
             masks = {"train": take >= 10, "val": (take >= 5) & (take < 10), "test": take < 5}
         else:
-            if o["test_speaker"] not in set(speaker):
+            if o.test_speaker not in set(speaker):
                 raise BenchError(
-                    f"unknown test_speaker '{o['test_speaker']}'; valid: {', '.join(sorted(set(speaker)))}"
+                    f"unknown test_speaker '{o.test_speaker}'; valid: {', '.join(sorted(set(speaker)))}"
                 )
-            held = speaker == o["test_speaker"]
+            held = speaker == o.test_speaker
             masks = {"train": ~held & (take >= 5), "val": ~held & (take < 5), "test": held}
         return {s: torch.from_numpy(np.flatnonzero(m)) for s, m in masks.items()}
 
@@ -248,9 +247,9 @@ class SpeechTask(ClassifierTask):
         data = self._features(cfg)
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), data["lengths"].cumsum(0)])
         idx = self.split_indices(cfg, data)
-        if cfg.options["train_limit"] > 0:
+        if cfg.options.train_limit > 0:
             g = torch.Generator().manual_seed(0)
-            keep = torch.randperm(len(idx["train"]), generator=g)[: cfg.options["train_limit"]]
+            keep = torch.randperm(len(idx["train"]), generator=g)[: cfg.options.train_limit]
             idx["train"] = idx["train"][keep.sort().values]
         train_frames = torch.cat([data["x"][offsets[i] : offsets[i + 1]] for i in idx["train"]])
         mean, std = train_frames.mean(0), train_frames.std(0) + 1e-5  # normalization from train only

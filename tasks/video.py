@@ -14,6 +14,7 @@ from torch import nn
 
 from bench.base import datasets
 from bench.base.errors import BenchError
+from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
 from tasks import register, video_cnn, video_shapes, video_sources
 from tasks.classify import ClassifierTask, classification_metrics
@@ -39,20 +40,26 @@ class VideoTask(ClassifierTask):
 
     @dataclass
     class Options:
-        frames: int = 16  # T frames per clip, sampled uniformly (short clips loop)
-        size: int = 32  # frames are resized and centre-cropped to size x size
-        shuffle_frames: bool = False  # control: permute each clip's frames, at train and test time
-        n_train: int = 150  # moving-shapes: training clips per class
-        n_eval: int = 30  # moving-shapes: validation and test clips per class, each
-        backbone: str = "small"  # small | resnet18 (torchvision)
-        backbone_weights: str = ""  # resnet18: a local state-dict file; empty = random init
-        width: int = 16  # small CNN: channels of the first block
-        feature_size: int = 128  # frame features fed to the recurrent model
-        data_dir: str = ""  # ucf101 / hmdb51 / kth root; default: BENCH_DATA/<dataset>
-        split: int = 1  # ucf101 / hmdb51 official split 1-3
-        val_fraction: float = 0.15  # share of each class's training videos held out for validation
-        test_fraction: float = 0.15  # videofolder without split folders: share held out for test
-        bad_videos: str = "skip"  # skip (counted warning, named in the record) | fail
+        frames: int = option(16, "T frames per clip, sampled uniformly (short clips loop)", positive=True)
+        size: int = option(32, "frames are resized and centre-cropped to size x size", positive=True)
+        shuffle_frames: bool = option(False, "control: permute each clip's frames, at train and test time")
+        n_train: int = option(150, "moving-shapes: training clips per class", positive=True)
+        n_eval: int = option(30, "moving-shapes: validation and test clips per class, each", positive=True)
+        backbone: str = option(
+            "small", "frame encoder (resnet18 from torchvision)", choices=video_cnn.BACKBONES
+        )
+        backbone_weights: str = option("", "resnet18: a local state-dict file; empty = random init")
+        width: int = option(16, "small CNN: channels of the first block", positive=True)
+        feature_size: int = option(128, "frame features fed to the recurrent model", positive=True)
+        data_dir: str = option("", "ucf101 / hmdb51 / kth root; default: BENCH_DATA/<dataset>")
+        split: int = option(1, "ucf101 / hmdb51: the official split", choices=(1, 2, 3))
+        val_fraction: float = option(
+            0.15, "share of each class's training videos held out for validation", above=0, below=0.5
+        )
+        test_fraction: float = option(
+            0.15, "videofolder without split folders: share held out for test", above=0, below=0.5
+        )
+        bad_videos: str = option("skip", "skip: a counted warning, named in the record", choices=BAD_VIDEOS)
 
     def check_dataset(self, dataset: str) -> None:
         scheme, path = split_scheme(dataset)
@@ -64,22 +71,11 @@ class VideoTask(ClassifierTask):
 
     def check_options(self, cfg) -> None:
         o = cfg.options
-        for key in ("frames", "size", "n_train", "n_eval", "width", "feature_size"):
-            if not o[key] > 0:
-                raise BenchError(f"'{key}' must be positive, got {o[key]}")
-        if cfg.dataset == "moving-shapes" and o["frames"] < video_shapes.MIN_FRAMES:
+        if cfg.dataset == "moving-shapes" and o.frames < video_shapes.MIN_FRAMES:
             raise BenchError(
-                f"moving-shapes needs 'frames' of at least {video_shapes.MIN_FRAMES}, got {o['frames']}"
+                f"moving-shapes needs 'frames' of at least {video_shapes.MIN_FRAMES}, got {o.frames}"
             )
-        for key, valid in (("backbone", video_cnn.BACKBONES), ("bad_videos", BAD_VIDEOS)):
-            if o[key] not in valid:
-                raise BenchError(f"unknown {key} '{o[key]}'; valid: {', '.join(valid)}")
-        if o["split"] not in (1, 2, 3):
-            raise BenchError(f"'split' must be 1, 2 or 3 (the official splits), got {o['split']}")
-        for key in ("val_fraction", "test_fraction"):
-            if not 0 < o[key] < 0.5:
-                raise BenchError(f"'{key}' must be in (0, 0.5), got {o[key]}")
-        if o["backbone_weights"] and o["backbone"] != "resnet18":
+        if o.backbone_weights and o.backbone != "resnet18":
             raise BenchError("'backbone_weights' needs --backbone resnet18")
 
     # -- data -------------------------------------------------------------------------------------------
@@ -89,16 +85,16 @@ class VideoTask(ClassifierTask):
     def _clips(self, cfg) -> dict:
         """Every clip of the dataset as uint8 [N, T, 3, S, S] with labels and splits, cached by its parameters."""
         o = cfg.options
-        params = {"frames": o["frames"], "size": o["size"]}
+        params = {"frames": o.frames, "size": o.size}
         if cfg.dataset == "moving-shapes":
-            params.update(version=1, n_train=o["n_train"], n_eval=o["n_eval"])
+            params.update(version=1, n_train=o.n_train, n_eval=o.n_eval)
             return datasets.cached_tensors("moving-shapes", params, lambda: shapes_clips(o))
         listing = self._listing(cfg)
         params["files"] = [(str(p), p.stat().st_size) for p in listing.paths]
         params["splits"] = listing.splits
 
         def build() -> dict:
-            x, kept, skipped = decode_all(listing.paths, o["frames"], o["size"])
+            x, kept, skipped = decode_all(listing.paths, o.frames, o.size)
             return {
                 "x": torch.from_numpy(x),
                 "y": torch.tensor([listing.labels[i] for i in kept], dtype=torch.long),
@@ -115,19 +111,19 @@ class VideoTask(ClassifierTask):
     def _listing(self, cfg) -> video_sources.Listing:
         o = cfg.options
         if cfg.dataset == "ucf101":
-            return video_sources.ucf101(o["data_dir"], o["split"])
+            return video_sources.ucf101(o.data_dir, o.split)
         if cfg.dataset == "hmdb51":
-            return video_sources.hmdb51(o["data_dir"], o["split"], o["val_fraction"])
+            return video_sources.hmdb51(o.data_dir, o.split, o.val_fraction)
         if cfg.dataset == "kth":
-            return video_sources.kth(o["data_dir"])
+            return video_sources.kth(o.data_dir)
         source = self.source(cfg.dataset)  # a declared class-per-folder tree, or the user's videofolder:PATH
         root = fetch(source) if source else split_scheme(cfg.dataset)[1]
-        return video_sources.videofolder(str(root), o["val_fraction"], o["test_fraction"])
+        return video_sources.videofolder(str(root), o.val_fraction, o.test_fraction)
 
     def load(self, cfg):
         data = self._clips(cfg)
         if "skipped" in data:  # named and counted on every run, also when the clips come from the cache
-            report_skipped(data["skipped"], data["total"], cfg.options["bad_videos"])
+            report_skipped(data["skipped"], data["total"], cfg.options.bad_videos)
         classes = data["classes"]
         split = data["split"]
         splits = {}
@@ -141,7 +137,7 @@ class VideoTask(ClassifierTask):
         for label, name in enumerate(classes):
             if not (data["y"] == label).any():
                 raise BenchError(f"class '{name}' of dataset '{cfg.dataset}' has no readable videos")
-        if cfg.options["shuffle_frames"]:
+        if cfg.options.shuffle_frames:
             g = torch.Generator().manual_seed(cfg.seed + 12345)
             for part in splits.values():
                 part["x"] = shuffle_frames(part["x"], g)
@@ -158,10 +154,10 @@ class VideoTask(ClassifierTask):
     # -- model ------------------------------------------------------------------------------------------
     def build_input(self, cfg, info) -> nn.Module:
         o = cfg.options
-        return video_cnn.build(o["backbone"], o["feature_size"], o["width"], o["backbone_weights"])
+        return video_cnn.build(o.backbone, o.feature_size, o.width, o.backbone_weights)
 
     def input_size(self, cfg, info) -> int:
-        return cfg.options["feature_size"]
+        return cfg.options.feature_size
 
     def metrics(self, info) -> torchmetrics.MetricCollection:
         metrics = classification_metrics(info["num_classes"])
@@ -175,7 +171,7 @@ class VideoTask(ClassifierTask):
         confusion = torch.tensor(module.results["test"]["confusion"], dtype=torch.float)  # [C, C], rows: true
         per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
         out = {
-            "shuffle_frames": cfg.options["shuffle_frames"],
+            "shuffle_frames": cfg.options.shuffle_frames,
             "class_acc": dict(zip(info["classes"], per_class, strict=True)),
         }
         if info["skipped"]:
@@ -197,7 +193,7 @@ class VideoTask(ClassifierTask):
 def shapes_clips(o: dict) -> dict:
     """moving-shapes train / val / test from different seeds, in the cached layout of decoded datasets."""
     parts = {
-        s: video_shapes.generate(o["n_train"] if s == "train" else o["n_eval"], o["frames"], o["size"], seed)
+        s: video_shapes.generate(o.n_train if s == "train" else o.n_eval, o.frames, o.size, seed)
         for s, seed in EVAL_SEEDS.items()
     }
     return {

@@ -137,5 +137,7 @@ def test_help_on_every_subcommand(sub):
         assert (
             "--clip" in res.stdout
             and "speech: datasets fsdd" in res.stdout
-            and "--split 'official'" in res.stdout
+            and "--split: official | speaker" in res.stdout  # a task option: its help, default and rule
+            and "(default 'official'; one of official | speaker)" in res.stdout
+            and "(default 0.002; > 0)" in res.stdout  # a RunConfig field: --lr
         )

@@ -1,10 +1,12 @@
+import dataclasses
 import re
 
 import pytest
 
 import tasks
 from bench.base.errors import BenchError
-from bench.config import config_hash, parse_clip, resolve
+from bench.base.options import check_declared, describe, option
+from bench.config import RunConfig, config_hash, parse_clip, resolve
 
 
 def test_parse_clip():
@@ -23,7 +25,7 @@ def test_bad_clip_names_value_and_valid_forms(bad):
 
 def test_layers_override_in_order(tmp_path):
     cfg = resolve({"task": "speech"})
-    assert (cfg.max_epochs, cfg.dataset, cfg.options["split"]) == (
+    assert (cfg.max_epochs, cfg.dataset, cfg.options.split) == (
         40,
         "fsdd",
         "official",
@@ -31,7 +33,7 @@ def test_layers_override_in_order(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("max_epochs: 3\nsplit: speaker\nlr: 0.01\n")
     cfg = resolve({"model": "gru", "lr": 0.5}, str(f))
-    assert (cfg.max_epochs, cfg.model, cfg.lr, cfg.options["split"]) == (3, "gru", 0.5, "speaker")
+    assert (cfg.max_epochs, cfg.model, cfg.lr, cfg.options.split) == (3, "gru", 0.5, "speaker")
 
 
 def test_unknown_key_lists_valid_keys(tmp_path):
@@ -75,3 +77,40 @@ def test_later_fields_keep_earlier_hashes():
     reference table names its cells by it): hashed only when set. The value is the hash before the field."""
     assert config_hash(resolve({"task": "speech"})) == "de07eca9c8db"
     assert config_hash(resolve({"task": "speech", "matmul_precision": "high"})) != "de07eca9c8db"
+
+
+def test_one_validator_checks_and_describes_every_declared_rule():
+    """A field declared with option() is checked, and described in --help, with no hand-written check."""
+
+    @dataclasses.dataclass
+    class Opts:
+        n: int = option(3, "count", positive=True)
+        share: float = option(0.1, "a share", above=0, below=0.5)
+        kind: str = option("a", "kind", choices=("a", "b"))
+        k: int = option(0, "k", least=0)
+
+    check_declared(Opts())
+    for bad, message in (
+        ({"n": 0}, "'n' must be positive, got 0"),
+        ({"share": 0.5}, "'share' must be in (0, 0.5), got 0.5"),
+        ({"share": 0.0}, "'share' must be in (0, 0.5), got 0.0"),
+        ({"share": float("nan")}, "'share' must be a finite number, got nan"),
+        ({"kind": "c"}, "unknown kind 'c'; valid: a, b"),
+        ({"k": -1}, "'k' must not be negative, got -1"),
+    ):
+        with pytest.raises(BenchError, match=re.escape(message)):
+            check_declared(Opts(**bad))
+    assert describe(Opts).splitlines() == [
+        "    --n: count (default 3; > 0)",
+        "    --share: a share (default 0.1; in (0, 0.5))",
+        "    --kind: kind (default 'a'; one of a | b)",
+        "    --k: k (default 0; >= 0)",
+    ]
+
+
+def test_every_run_field_and_task_option_is_declared_with_help():
+    """The run command's help is written from the declarations: none may be missing."""
+    declared = [f for f in dataclasses.fields(RunConfig) if f.name != "options"]
+    declared += [f for name in tasks.names() for f in dataclasses.fields(tasks.get(name).Options)]
+    assert [f.name for f in declared if not f.metadata.get("help")] == []
+    assert isinstance(resolve({"task": "lm"}).options, tasks.get("lm").Options)  # typed, not a dict

@@ -9,6 +9,7 @@ from torch import nn
 
 import tasks
 from bench.cli import main
+from bench.config import parse_clip
 from bench.diagnostics import GradientDiagnostics, reach, temporal_profile
 from tasks.probes import adding, baseline, copy_memory
 
@@ -61,7 +62,7 @@ def test_reach_of_a_linear_rnn_with_known_decay():
 def test_norms_clip_decision_and_nonfinite_steps():
     model = nn.Module()
     model.rnn = nn.RNN(2, 3)
-    diag = GradientDiagnostics("norm:1.0")
+    diag = GradientDiagnostics(parse_clip("norm:1.0"))
     for scale in (0.01, 0.01, 0.01, 10.0, math.inf):
         for p in model.parameters():
             p.grad = torch.full_like(p, scale)
@@ -72,7 +73,7 @@ def test_norms_clip_decision_and_nonfinite_steps():
     assert s["grad/nonfinite_steps"] == 1 and s["grad/norm_max"] == pytest.approx(diag.norms[3])
     assert diag.clipped == 2  # 10.0 and inf exceed the limit; 0.01 does not
     assert s["grad/spikes"] == 1  # the 10.0 step is over 10x the median finite norm
-    value = GradientDiagnostics("value:0.5")
+    value = GradientDiagnostics(parse_clip("value:0.5"))
     value.on_before_optimizer_step(None, model, None)
     assert value.clipped == 1
 

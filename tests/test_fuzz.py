@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import runner
-from bench.cli import RUN_FLAGS, main
+from bench.cli import main, run_fields
 from bench.records import write_json
 
 NUMBERS = [
@@ -45,9 +45,12 @@ WORDS = [
     "32",
     "bogus",
 ]
-FLAGS = [f"--{name.replace('_', '-')}" for name in RUN_FLAGS if name != "out"]
+RUN_FLAGS = [
+    f.name for f in run_fields() if f.type is not bool and f.name not in ("out", "threads", "wandb_project")
+]
+FLAGS = [f"--{name.replace('_', '-')}" for name in RUN_FLAGS]
 OPTIONS = ["--n-mfcc", "--n-mels", "--train-limit", "--split", "--features", "--hop-ms", "--no-such"]
-KEYS = [name for name in RUN_FLAGS if name != "out"] + [
+KEYS = RUN_FLAGS + [
     "threads",
     "bidirectional",
     "n_mfcc",

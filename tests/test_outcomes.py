@@ -7,6 +7,7 @@ import math
 
 import tasks
 from bench.cli import main
+from bench.config import parse_clip
 from bench.diagnostics import GradientDiagnostics, reach
 from bench.publish import attempt_path
 
@@ -21,7 +22,7 @@ def run_cli(args, capsys):
 
 def test_reach_and_summary_survive_nan_and_empty_data():
     assert math.isnan(reach([])) and math.isnan(reach([1.0, 0.0])) and reach([0.0, 1.0]) == -math.inf
-    diag = GradientDiagnostics("none")
+    diag = GradientDiagnostics(parse_clip("none"))
     diag._rows = [[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]]  # two steps read back: total, ih, hh, fired
     diag.profile, diag.reaches = [1.0, 0.0], [math.nan, math.nan]  # a saturated run: every reach undefined
     summary = diag.summary()

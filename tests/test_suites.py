@@ -57,7 +57,7 @@ def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):
     assert len(suite.cells) == 2 * 2 * 2 * 2  # n_mfcc x models x clips x seeds
     assert suite.rows() == ["speech/dtmf n_mfcc=13", "speech/dtmf n_mfcc=20"]
     assert suite.cols() == ["lstm none", "lstm norm:1.0", "rnn none", "rnn norm:1.0"]
-    assert {c.cfg.options["n_mfcc"] for c in suite.cells} == {13, 20} and all(
+    assert {c.cfg.options.n_mfcc for c in suite.cells} == {13, 20} and all(
         c.cfg.hidden_size == 8 for c in suite.cells
     )
 
@@ -82,9 +82,9 @@ def test_labelled_entries_and_per_dataset_overrides_make_their_own_rows(tmp_path
         1.5,
         "sgd",
     )
-    assert [cfg[r].options["seq_len"] for r in ("probes/adding", "probes/copy")] == [30, 5]
+    assert [cfg[r].options.seq_len for r in ("probes/adding", "probes/copy")] == [30, 5]
     assert cfg["probes/adding"].lr == 0.01 and cfg["probes/copy"].lr != 0.01
-    assert {cfg[r].options["n_train"] for r in ("probes/adding", "probes/copy")} == {64}
+    assert {cfg[r].options.n_train for r in ("probes/adding", "probes/copy")} == {64}
 
 
 @pytest.mark.parametrize(
@@ -349,6 +349,4 @@ def test_standard_suite_is_every_task_at_real_size_with_epoch_budgets():
     lm = {c.cfg.model: c.cfg.lr for c in suite.cells if c.cfg.task == "lm"}
     assert lm["gru"] < lm["lstm"]  # the GRU's own learning rate: it comes apart at the LSTM's
     train = {c.cfg.dataset: c.cfg.options for c in suite.cells if c.cfg.task in ("speech", "lm")}
-    assert (
-        train["fsdd"]["train_limit"] == 0 and train["tiny-shakespeare"]["train_tokens"] == 0
-    )  # all the data
+    assert train["fsdd"].train_limit == 0 and train["tiny-shakespeare"].train_tokens == 0  # all the data

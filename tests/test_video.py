@@ -214,7 +214,7 @@ def test_class_with_no_readable_video_is_an_error(folder):
         (["--frames", "3"], "error: moving-shapes needs 'frames' of at least 4, got 3"),
         (["--backbone", "vgg"], "error: unknown backbone 'vgg'; valid: small, resnet18"),
         (["--bad-videos", "ignore"], "error: unknown bad_videos 'ignore'; valid: skip, fail"),
-        (["--split", "4"], "error: 'split' must be 1, 2 or 3 (the official splits), got 4"),
+        (["--split", "4"], "error: unknown split '4'; valid: 1, 2, 3"),
         (["--val-fraction", "0.7"], "error: 'val_fraction' must be in (0, 0.5), got 0.7"),
         (["--backbone-weights", "w.pt"], "error: 'backbone_weights' needs --backbone resnet18"),
         (["--dataset", "videofolder:"], "error: dataset 'videofolder:' needs a path"),
