@@ -148,22 +148,22 @@ def cmd_run(args, extras) -> int:
         ) from None
     if path is None:  # a DDP rank other than 0: rank 0 reports
         return 0
-    status = record["status"]
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record["metrics"].items() if k.startswith("test/"))
+    status = record.status
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics.items() if k.startswith("test/"))
     print(
         f"status: {status}"
-        + (f" ({record['reason']})" if record["reason"] else "")
+        + (f" ({record.reason})" if record.reason else "")
         + (f"; {metrics}" if metrics else "")
     )
-    if record.get("checkpoint"):
-        print(f"checkpoint: {record['checkpoint']}")
-    if record.get("wandb"):
+    if record.checkpoint:
+        print(f"checkpoint: {record.checkpoint}")
+    if record.wandb:
         from bench.tracking import sync_hint
 
-        print(sync_hint(record["wandb"]))
+        print(sync_hint(record.wandb))
     print(f"record: {path}")
     if status == Status.FAILED:
-        print(f"error: {record['reason']}", file=sys.stderr)
+        print(f"error: {record.reason}", file=sys.stderr)
         return 1
     return 130 if status == Status.INTERRUPTED else 0
 

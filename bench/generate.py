@@ -13,7 +13,7 @@ import tasks
 from bench.base.errors import BenchError
 from bench.config import config_hash, from_saved
 from bench.module import SeqModule
-from bench.records import Status
+from bench.records import Record, Status
 from tasks.lm_sample import sample
 
 
@@ -26,24 +26,22 @@ def checkpoint_path(run: str) -> tuple[Path, str | None]:
     if path.suffix != ".json":
         return path, None
     try:
-        record = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchError(f"record '{path}' is not valid JSON ({e})") from None
-    if not isinstance(record, dict):
-        raise BenchError(f"'{path}' is not a run record (a JSON object written by bench run)")
-    if not record.get("checkpoint"):
-        why = (
-            f" (status {record.get('status')}: {record.get('reason')})"
-            if record.get("status") != Status.OK
-            else ""
-        )
+    try:
+        record = Record.from_json(data)
+    except (ValueError, TypeError, AttributeError):
+        raise BenchError(f"'{path}' is not a run record (a JSON object written by bench run)") from None
+    if not record.checkpoint:
+        why = f" (status {record.status}: {record.reason})" if record.status != Status.OK else ""
         raise BenchError(f"record '{path}' names no checkpoint{why}")
-    ckpt = Path(record["checkpoint"])
+    ckpt = Path(record.checkpoint)
     if not ckpt.is_file():  # a relative path from another working directory: look beside the record
         ckpt = path.with_suffix("") / ckpt.name
     if not ckpt.is_file():
-        raise BenchError(f"checkpoint '{record['checkpoint']}' of record '{path}' not found")
-    return ckpt, record.get("hash")
+        raise BenchError(f"checkpoint '{record.checkpoint}' of record '{path}' not found")
+    return ckpt, record.hash
 
 
 def load_run(run: str):

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bench.records import FINISHED, read_record, write_json
+from bench.records import Record, read_record, write_json
 
 
 def work_dir(run_dir: Path) -> Path:
@@ -36,27 +36,27 @@ def _rebase(value, old: str, new: str):
     return value
 
 
-def publish(record: dict, record_path: Path, run_dir: Path) -> tuple[dict, Path]:
+def publish(record: Record, record_path: Path, run_dir: Path) -> tuple[Record, Path]:
     """Write the record where it belongs; returns (the record as written, its path)."""
     work = work_dir(run_dir)
-    if record["status"] in FINISHED:
-        record = _rebase(record, str(work), str(run_dir))
+    if record.finished:
+        record = Record.from_json(_rebase(record.to_json(), str(work), str(run_dir)))
         old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
         if run_dir.exists():
             run_dir.rename(old)
         if work.exists():
             work.rename(run_dir)
-        write_json(record_path, record)
+        write_json(record_path, record.to_json())
         shutil.rmtree(old, ignore_errors=True)
         return record, record_path
     shutil.rmtree(work, ignore_errors=True)  # an unfinished attempt's checkpoint describes nothing
-    record = {k: v for k, v in record.items() if k not in ("checkpoint", "grad_profile_png")}
+    record.checkpoint = record.grad_profile_png = None
     return record, write_unfinished(record, record_path)
 
 
-def write_unfinished(record: dict, record_path: Path) -> Path:
+def write_unfinished(record: Record, record_path: Path) -> Path:
     """Write a failed or interrupted attempt: in place, or beside a finished record that it must not replace."""
     existing = read_record(record_path, warn=False)
-    path = attempt_path(record_path) if existing and existing["status"] in FINISHED else record_path
-    write_json(path, record)
+    path = attempt_path(record_path) if existing and existing.finished else record_path
+    write_json(path, record.to_json())
     return path

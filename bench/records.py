@@ -1,16 +1,20 @@
-"""Run records: one JSON file per run, written atomically, named by the hash of the resolved config.
+"""Run records: the `Record` type that the runner writes and sweep, table, report, board, reproduce and generate
+read; one JSON file per run, written atomically, named by the hash of the resolved config.
 
 run: python -c "from bench.records import environment; print(environment())"
 """
 
+import dataclasses
 import functools
 import json
 import os
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -32,6 +36,94 @@ class Status(str, Enum):
 
 # Results: a sweep does not rerun them, and a failed attempt never replaces them.
 FINISHED = (Status.OK, Status.DIVERGED)
+
+
+@dataclass
+class Record:
+    """One run: what ran (identity and config), how it ended (status, reason), and what it measured. Tasks add
+    their own section (`extras`: samples, plots); records written before it existed, with those keys at the top
+    level, read into `extras` too. Status, primary metric and direction travel with the record, so a table
+    reads them from the runs, not from the code of today."""
+
+    task: str
+    dataset: str
+    model: str
+    clip: str
+    seed: int
+    config: dict[str, Any]
+    hash: str
+    primary_metric: str
+    higher_is_better: bool
+    status: Status = Status.FAILED
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # val/ of the best epoch, test/ after testing
+    matrices: dict[str, Any] = field(default_factory=dict)  # non-scalar test results (confusion matrix)
+    env: dict[str, Any] = field(default_factory=dict)  # bench.records.environment()
+    params: int | None = None
+    data: dict[str, int] = field(default_factory=dict)  # split sizes
+    epochs: int = 0
+    best_epoch: int | None = None
+    history: list[dict] = field(default_factory=list)  # one row per epoch
+    grad_summary: dict[str, float] = field(default_factory=dict)  # bench.diagnostics
+    grad_profile: list[float] = field(default_factory=list)  # gradient norm per time step, from the end
+    grad_profile_png: str | None = None
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # what the task adds (Task.extras), rank 0 only
+    checkpoint: str | None = None
+    diverged_step: int | None = None
+    traceback: str | None = None
+    wall_time_s: float | None = None
+    steps: int = 0
+    steps_per_s: float | None = None
+    world_size: int = 1
+    global_batch_size: int | None = None
+    wandb: str | None = None  # the W&B run's local folder
+    summary_errors: dict[str, str] = field(default_factory=dict)  # a summary that failed, and why
+
+    @classmethod
+    def start(cls, cfg, task) -> "Record":
+        """A new run's record: failed until it is shown otherwise."""
+        from bench.config import config_hash  # the record's identity is the config's hash
+
+        return cls(
+            task=cfg.task,
+            dataset=cfg.dataset,
+            model=cfg.model,
+            clip=cfg.clip,
+            seed=cfg.seed,
+            config=dataclasses.asdict(cfg),
+            hash=config_hash(cfg),
+            primary_metric=task.primary_metric,
+            higher_is_better=task.higher_is_better,
+            global_batch_size=cfg.batch_size,
+            world_size=cfg.world_size,
+        )
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self) | {"status": self.status.value}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Record":
+        """A record from its JSON; raises ValueError when it is not one."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = [f.name for f in dataclasses.fields(cls) if f.name in IDENTITY and f.name not in data]
+        if missing:
+            raise ValueError(f"not a run record (no {', '.join(missing)})")
+        known = {k: v for k, v in data.items() if k in names}
+        extras = {k: v for k, v in data.items() if k not in names}  # a record from before the extras section
+        record = cls(**known)
+        record.status = Status(record.status)
+        record.extras = {**extras, **(record.extras or {})}
+        if record.status == Status.OK and not isinstance(record.metrics, dict):
+            raise ValueError("an 'ok' record without its metrics")
+        return record
+
+
+IDENTITY = ("task", "dataset", "model", "clip", "seed", "config", "hash", "status")
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -91,18 +183,16 @@ def environment(device: str = "cpu", precision: str = "32", rnn_kernel: str = "o
     return env
 
 
-def read_record(path: Path, warn: bool = True) -> dict | None:
+def read_record(path: Path, warn: bool = True) -> Record | None:
     """A record, or None when absent; a truncated or non-JSON file is skipped with a warning naming it."""
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict) or not isinstance(record.get("status"), str):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
             raise ValueError("not a run record")
-        if record["status"] == Status.OK and not isinstance(record.get("metrics"), dict):
-            raise ValueError("an 'ok' record without its metrics")
-        return record
-    except (ValueError, UnicodeDecodeError) as e:
+        return Record.from_json(data)
+    except (ValueError, TypeError, UnicodeDecodeError) as e:
         if warn:
             print(f"warning: skipping unreadable record {path} ({e})", file=sys.stderr)
         return None

@@ -3,7 +3,7 @@
 run: python -c "from bench.config import resolve; from bench.runner import run; run(resolve({'dataset': 'dtmf'}))"
 """
 
-import dataclasses
+import contextlib
 import logging
 import math
 import os
@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -28,7 +29,7 @@ from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.hardware import device_type, rnn_kernel
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
-from bench.records import Status, environment
+from bench.records import Record, Status, environment
 
 # Lightning advertises its cloud logger on every Trainer, and torch deprecates a class that Lightning 2.6 still
 # uses: neither line is something a user of this suite can act on.
@@ -98,122 +99,151 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
     )
 
 
-def run(cfg: RunConfig) -> tuple[dict, Path | None]:
-    """Train, restore the best checkpoint, test, and write the record (path None on DDP ranks other than 0).
+@dataclass
+class Parts:
+    """What a run builds, step by step; a failure leaves the later parts None and the earlier ones summarised."""
+
+    throughput: Throughput
+    diagnostics: GradientDiagnostics
+    data: TensorDataModule | None = None
+    module: SeqModule | None = None
+    trainer: pl.Trainer | None = None
+    logger: object = None
+
+
+def run(cfg: RunConfig) -> tuple[Record, Path | None]:
+    """build -> fit -> test -> record. Returns the record and its path (None on DDP ranks other than 0).
 
     Never raises for a failed or interrupted run, and writes a record whatever its metrics look like. It trains
     into a work folder that replaces the run folder only when the run finishes (bench.publish)."""
     task = tasks.get(cfg.task)
     record_path, final_dir = record_paths(cfg)
     run_dir = work_dir(final_dir)
-    record = {
-        "status": Status.FAILED,
-        "reason": "",
-        "task": cfg.task,
-        "dataset": cfg.dataset,
-        "model": cfg.model,
-        "clip": cfg.clip,
-        "seed": cfg.seed,
-        "config": dataclasses.asdict(cfg),
-        "hash": config_hash(cfg),
-        "primary_metric": task.primary_metric,
-        "higher_is_better": task.higher_is_better,
-        "metrics": {},
-        "env": environment(device_type(cfg.accelerator), cfg.precision),
-    }
-    throughput, diagnostics = Throughput(), GradientDiagnostics(cfg.clipping)
-    module = trainer = logger = None
-    start, sigint = time.perf_counter(), signal.getsignal(signal.SIGINT)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
+    record = Record.start(cfg, task)
+    record.env = environment(device_type(cfg.accelerator), cfg.precision)
+    parts = Parts(Throughput(), GradientDiagnostics(cfg.clipping))
+    start = time.perf_counter()
     if "LOCAL_RANK" not in os.environ:  # a single or launching process: a killed attempt's folder is stale
         shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        kernel = rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
-        torch.set_float32_matmul_precision(cfg.matmul_precision)
-        torch.backends.cudnn.allow_tf32 = cfg.matmul_precision != "highest"
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        dm = TensorDataModule(task, cfg)
-        dm.prepare_data()
-        dm.setup("fit")
-        module = SeqModule(cfg, task, dm.info)
-        module.encoder.cpu_kernel = "native" if kernel == "native" else "onednn"
-        module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar
-        record["params"] = sum(p.numel() for p in module.parameters() if p.requires_grad)
-        record["data"] = dm.info.get("sizes", {})
-        if cfg.wandb:
-            from bench import tracking
-
-            logger = tracking.run_logger(cfg, record_path.stem)
-        trainer = make_trainer(cfg, task, run_dir, [throughput, diagnostics], logger or False)
-        used = trainer.strategy.root_device.type  # what Lightning resolved, not what was asked
-        record["env"] = environment(used, str(trainer.precision), kernel)
-        trainer.fit(module, datamodule=dm)
-        best = trainer.checkpoint_callback.best_model_path
-        if not best:
-            raise BenchError("no checkpoint was saved (did validation run?)")
-        trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
-        record.update(status=Status.OK, checkpoint=best)
-        record["metrics"].update({f"test/{k}": v for k, v in module.results["test"].items() if _scalar(v)})
-        record["matrices"] = {f"test/{k}": v for k, v in module.results["test"].items() if not _scalar(v)}
-    except Diverged as e:
-        record.update(status=Status.DIVERGED, reason=str(e), diverged_step=e.step)
-    except BenchError as e:
-        record["reason"] = str(e)
-    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; Lightning turns it into SystemExit(1) inside fit
-        record.update(status=Status.INTERRUPTED, reason=f"interrupted ({type(e).__name__}); rerun to resume")
-        signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C from then on; the caller may want it
-    except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
-        record.update(reason=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-    record["wall_time_s"] = round(time.perf_counter() - start, 2)
-    record["steps_per_s"] = round(throughput.steps / throughput.seconds, 2) if throughput.seconds else None
-    record["steps"] = throughput.steps
-    world = trainer.world_size if trainer is not None else cfg.world_size
-    record.update(world_size=world, global_batch_size=cfg.batch_size)
-    if trainer is not None and not trainer.is_global_zero:
-        return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
-    if module is not None:  # each summary on its own: a failure in one (a plot, NaNs) loses nothing else
-        _guard(record, "history", lambda: _summarize_history(record, module.history, task))
-        _guard(record, "grad_summary", lambda: record.update(grad_summary=diagnostics.summary()))
-        _guard(record, "baselines", lambda: record.update(baselines=task.baselines(dm, cfg)))
-        if record["status"] == Status.OK:
-            _guard(record, "extras", lambda: record.update(task.extras(module, dm, cfg, run_dir)))
-        _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
-    if logger is not None:
+    with outcome(record):
+        build(cfg, task, parts, record, run_dir, record_path)
+        fit_and_test(parts, record)
+    record.wall_time_s = round(time.perf_counter() - start, 2)
+    record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
+    record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
+    if parts.trainer is not None:
+        record.world_size = parts.trainer.world_size
+        if not parts.trainer.is_global_zero:
+            return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
+    if parts.module is not None:
+        summarize(cfg, task, parts, record, run_dir)
+    if parts.logger is not None:
         from bench import tracking
 
-        _guard(record, "wandb", lambda: record.update(wandb=tracking.finish(logger, record)))
+        _guard(record, "wandb", lambda: setattr(record, "wandb", tracking.finish(parts.logger, record)))
     return publish(record, record_path, final_dir)
 
 
-def _guard(record: dict, what: str, fn) -> None:
+@contextlib.contextmanager
+def outcome(record: Record):
+    """How a run ended, in one place: every exception becomes the record's status and reason."""
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except Diverged as e:
+        record.status, record.reason, record.diverged_step = Status.DIVERGED, str(e), e.step
+    except BenchError as e:
+        record.reason = str(e)
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; Lightning turns it into SystemExit(1) inside fit
+        record.status = Status.INTERRUPTED
+        record.reason = f"interrupted ({type(e).__name__}); rerun to resume"
+        signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C from then on; the caller may want it
+    except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
+        record.reason, record.traceback = f"{type(e).__name__}: {e}", traceback.format_exc()
+
+
+def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, record_path: Path) -> None:
+    """Threads and matmul settings, seed, data, model and Trainer; the environment as Lightning resolved it."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    kernel = rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+    torch.backends.cudnn.allow_tf32 = cfg.matmul_precision != "highest"
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    parts.data = dm = TensorDataModule(task, cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    parts.module = module = SeqModule(cfg, task, dm.info)
+    module.encoder.cpu_kernel = "native" if kernel == "native" else "onednn"
+    module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar
+    record.params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    record.data = dm.info.get("sizes", {})
+    if cfg.wandb:
+        from bench import tracking
+
+        parts.logger = tracking.run_logger(cfg, record_path.stem)
+    extra = [parts.throughput, parts.diagnostics]
+    parts.trainer = make_trainer(cfg, task, run_dir, extra, parts.logger or False)
+    used = parts.trainer.strategy.root_device.type  # what Lightning resolved, not what was asked
+    record.env = environment(used, str(parts.trainer.precision), kernel)
+
+
+def fit_and_test(parts: Parts, record: Record) -> None:
+    """Train, restore the best checkpoint, test: the record's status, checkpoint and test metrics."""
+    trainer, module = parts.trainer, parts.module
+    trainer.fit(module, datamodule=parts.data)
+    best = trainer.checkpoint_callback.best_model_path
+    if not best:
+        raise BenchError("no checkpoint was saved (did validation run?)")
+    trainer.test(module, datamodule=parts.data, ckpt_path=best, verbose=False)
+    record.status, record.checkpoint = Status.OK, best
+    results = module.results["test"]
+    record.metrics.update({f"test/{k}": v for k, v in results.items() if _scalar(v)})
+    record.matrices = {f"test/{k}": v for k, v in results.items() if not _scalar(v)}
+
+
+def summarize(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path) -> None:
+    """Rank 0, after training: each summary on its own, so a failure in one (a plot, NaNs) loses nothing else."""
+    diagnostics = parts.diagnostics
+    _guard(record, "history", lambda: _summarize_history(record, parts.module.history))
+    _guard(record, "grad_summary", lambda: setattr(record, "grad_summary", diagnostics.summary()))
+    _guard(record, "baselines", lambda: setattr(record, "baselines", task.baselines(parts.data, cfg)))
+    if record.status == Status.OK:
+        _guard(
+            record,
+            "extras",
+            lambda: setattr(record, "extras", task.extras(parts.module, parts.data, cfg, run_dir)),
+        )
+    _guard(record, "grad_profile", lambda: _save_profile(record, diagnostics.profile, cfg, run_dir))
+
+
+def _guard(record: Record, what: str, fn) -> None:
     """Run one summarising step; its error goes into the record instead of losing the record."""
     try:
         fn()
     except Exception as e:
-        record.setdefault("summary_errors", {})[what] = f"{type(e).__name__}: {e}"
+        record.summary_errors[what] = f"{type(e).__name__}: {e}"
 
 
-def _save_profile(record: dict, profile: list[float], cfg: RunConfig, run_dir: Path) -> None:
-    record["grad_profile"] = profile
+def _save_profile(record: Record, profile: list[float], cfg: RunConfig, run_dir: Path) -> None:
+    record.grad_profile = profile
     if profile:
         run_dir.mkdir(parents=True, exist_ok=True)
         title = f"{cfg.task}/{cfg.dataset} {cfg.model} clip {cfg.clip}"
-        record["grad_profile_png"] = save_profile_plot(profile, run_dir / "grad_profile.png", title)
+        record.grad_profile_png = save_profile_plot(profile, run_dir / "grad_profile.png", title)
 
 
 def _scalar(v) -> bool:
     return isinstance(v, int | float)
 
 
-def _summarize_history(record: dict, history: list[dict], task) -> None:
+def _summarize_history(record: Record, history: list[dict]) -> None:
     """Epoch count, learning curves, and the validation metrics of the best epoch."""
-    record["epochs"] = len(history)
-    record["history"] = history
-    key = f"val/{task.primary_metric}"
+    record.epochs, record.history = len(history), history
+    key = f"val/{record.primary_metric}"
     scored = [h for h in history if key in h and math.isfinite(h[key])]
     if scored:
-        best = (max if task.higher_is_better else min)(scored, key=lambda h: h[key])
-        record["best_epoch"] = best["epoch"]
-        record["metrics"].update({k: v for k, v in best.items() if k.startswith("val/")})
+        best = (max if record.higher_is_better else min)(scored, key=lambda h: h[key])
+        record.best_epoch = best["epoch"]
+        record.metrics.update({k: v for k, v in best.items() if k.startswith("val/")})

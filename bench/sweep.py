@@ -30,9 +30,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+import tasks
 from bench.locks import CellBusy, cell_lock
 from bench.publish import write_unfinished
-from bench.records import FINISHED, Status, read_record
+from bench.records import FINISHED, Record, Status, read_record
 from bench.runner import record_paths
 from bench.suites import Cell, Suite
 
@@ -81,7 +82,7 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
     for cell in suite.cells:
         path = record_paths(cell.cfg)[0]
         record = read_record(path, warn=False)
-        status = record["status"] if record else None
+        status = record.status if record else None
         if path in seen or status in FINISHED or (status == Status.FAILED and not retry_failed):
             continue
         seen.add(path)
@@ -92,7 +93,7 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
 def failed_cells(suite: Suite) -> list[Path]:
     """Records of the suite whose status is failed (each config once)."""
     paths = dict.fromkeys(record_paths(c.cfg)[0] for c in suite.cells)
-    return [p for p in paths if (r := read_record(p, warn=False)) and r["status"] == Status.FAILED]
+    return [p for p in paths if (r := read_record(p, warn=False)) and r.status == Status.FAILED]
 
 
 def device_slots(jobs: int, gpu_count: int) -> list[str | None]:
@@ -118,7 +119,7 @@ def run_cell(cell: Cell, slot: str | None, threads: int, extra: dict, ctl: Contr
     try:
         with cell_lock(record_path) as held:
             record = read_record(record_path, warn=False)
-            if record and record["status"] in FINISHED:
+            if record and record.finished:
                 return "skipped"
             if ctl.stop.is_set():
                 return "not started"
@@ -157,16 +158,12 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
     record = read_record(record_path, warn=False) if _mtime(record_path) != before else None
     if record is None:  # killed before it could write: record it so the table shows it and a resume knows
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
-        record = {
-            "status": Status.INTERRUPTED if stopped else Status.FAILED,
-            "reason": f"run process exited with code {code} and wrote no record; "
-            f"see {logs / (record_path.stem + '.log')}",
-            "task": cell.cfg.task,
-            "config": overrides,
-        }
+        record = Record.start(cell.cfg, tasks.get(cell.cfg.task))
+        record.status = Status.INTERRUPTED if stopped else Status.FAILED
+        record.reason = f"run process exited with code {code} and wrote no record; see {logs / (record_path.stem + '.log')}"
         write_unfinished(record, record_path)
-    ctl.note(f"end {record_path.stem} {record['status']} (exit {code})")
-    return record["status"]
+    ctl.note(f"end {record_path.stem} {record.status} (exit {code})")
+    return record.status
 
 
 def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool = False) -> dict[str, int]:

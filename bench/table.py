@@ -64,27 +64,28 @@ RUN_STATS = [("wall_time_s", "wall time (s)"), ("steps_per_s", "steps per second
 def collect(suite: Suite) -> list[Group]:
     """Read every cell's record (unreadable ones are skipped with a warning) and group seeds together."""
     groups: dict[tuple[str, str], Group] = {}
-    found = 0
-    for cell in suite.cells:
-        task = tasks.get(cell.cfg.task)
-        g = groups.setdefault(
-            (cell.row, cell.col), Group(cell.row, cell.col, task.primary_metric, task.higher_is_better)
+    found = [(cell, record) for cell in suite.cells if (record := read_record(record_paths(cell.cfg)[0]))]
+    recorded = {(c.row, c.col): r for c, r in reversed(found)}
+    for cell in (
+        suite.cells
+    ):  # the metric and its direction as the runs recorded them; the task's for a cell with none
+        kind = recorded.get((cell.row, cell.col)) or tasks.get(cell.cfg.task)
+        groups.setdefault(
+            (cell.row, cell.col), Group(cell.row, cell.col, kind.primary_metric, kind.higher_is_better)
         )
-        record = read_record(record_paths(cell.cfg)[0])
-        if record is None:
-            continue
-        found += 1
-        g.status[record["status"]] = g.status.get(record["status"], 0) + 1
-        g.curves.append(record.get("history") or [])
-        for name, scores in (record.get("baselines") or {}).items():  # the same data gives the same baseline
+    for cell, record in found:
+        g = groups[(cell.row, cell.col)]
+        g.status[record.status] = g.status.get(record.status, 0) + 1
+        g.curves.append(record.history)
+        for name, scores in record.baselines.items():  # the same data gives the same baseline
             if isinstance(scores, dict) and isinstance(scores.get(f"test/{g.primary}"), int | float):
                 g.baselines[name] = float(scores[f"test/{g.primary}"])
-        if record.get("grad_profile"):
-            g.profiles.append(record["grad_profile"])
-        numbers = {k: record.get(k) for k, _ in RUN_STATS} | (record.get("grad_summary") or {})
-        if record["status"] == Status.OK:
+        if record.grad_profile:
+            g.profiles.append(record.grad_profile)
+        numbers = {k: getattr(record, k) for k, _ in RUN_STATS} | (record.grad_summary or {})
+        if record.status == Status.OK:
             numbers |= {
-                k.removeprefix("test/"): v for k, v in record["metrics"].items() if k.startswith("test/")
+                k.removeprefix("test/"): v for k, v in record.metrics.items() if k.startswith("test/")
             }
         for k, v in numbers.items():
             if isinstance(v, int | float):

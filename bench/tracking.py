@@ -43,15 +43,16 @@ def run_logger(cfg, name: str):
     )
 
 
-def finish(logger, record: dict) -> str:
+def finish(logger, record) -> str:
     """Put the record's results into the W&B summary, close the run, return its local folder."""
     import wandb
 
     run = logger.experiment
     summary = {
-        k: record.get(k) for k in ("status", "best_epoch", "epochs", "wall_time_s", "steps_per_s", "params")
+        k: getattr(record, k)
+        for k in ("status", "best_epoch", "epochs", "wall_time_s", "steps_per_s", "params")
     }
-    run.summary.update({**summary, **record["metrics"]})
+    run.summary.update({**summary, "status": str(record.status), **record.metrics})
     folder = str(Path(run.dir).parent)
     wandb.finish()
     return folder

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import tasks
 from bench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +44,17 @@ def usage_error(argv: list[str], capsys) -> str:
 def session_cache(tmp_path_factory) -> Path:
     """A feature cache shared by the tests of a session, so real-data features are computed once."""
     return tmp_path_factory.mktemp("session-cache")
+
+
+def write_record(cfg, status: str = "ok", **fields) -> Path:
+    """A record of `cfg` as a run would write it, with `status` and the given fields, at its place."""
+    from bench.records import Record, Status, write_json
+    from bench.runner import record_paths
+
+    record = Record.start(cfg, tasks.get(cfg.task))
+    record.status = Status(status)
+    for key, value in fields.items():
+        setattr(record, key, value)
+    path = record_paths(cfg)[0]
+    write_json(path, record.to_json())
+    return path

@@ -116,8 +116,8 @@ def test_no_host_read_per_training_step(task_name, tmp_path, monkeypatch):
         }
     )
     record, _ = bench.runner.run(cfg)
-    assert record["status"] == "ok", record["reason"]
-    assert sum(counts.values()) <= record["steps"] // 20 + 1, dict(counts)
+    assert record.status == "ok", record.reason
+    assert sum(counts.values()) <= record.steps // 20 + 1, dict(counts)
 
 
 def test_lengths_stay_on_the_host():

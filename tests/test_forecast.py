@@ -282,6 +282,6 @@ def test_run_records_baselines_and_plot(tmp_path, capsys):
     assert {"test/mse", "test/mae", "test/mase", "val/mse"} <= set(rec["metrics"])
     for name in ("persistence", "seasonal_naive"):
         assert {"test/mse", "test/mae", "test/mase", "val/mse"} <= set(rec["baselines"][name])
-    assert rec["forecast"]["period"] == 24 and rec["data"] == {"train": 211, "val": 75, "test": 75}
-    with open(rec["plot"], "rb") as f:
+    assert rec["extras"]["forecast"]["period"] == 24 and rec["data"] == {"train": 211, "val": 75, "test": 75}
+    with open(rec["extras"]["plot"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -11,9 +11,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tasks
 from bench import runner
 from bench.cli import main, run_fields
-from bench.records import write_json
+from bench.config import resolve
+from bench.records import Record, Status, write_json
 
 NUMBERS = [
     "0",
@@ -86,8 +88,10 @@ def sandbox(tmp_path, monkeypatch):
     """An output folder holding one finished record, and training replaced by a stub that writes nothing."""
     out = tmp_path / "out"
     existing = out / "speech-dtmf-lstm-000000000000.json"
-    write_json(existing, {"status": "ok", "metrics": {"test/acc": 0.9}})
-    monkeypatch.setattr(runner, "run", lambda cfg: ({"status": "ok", "reason": "", "metrics": {}}, existing))
+    record = Record.start(resolve({"dataset": "dtmf"}), tasks.get("speech"))
+    record.status, record.metrics = Status.OK, {"test/acc": 0.9}
+    write_json(existing, record.to_json())
+    monkeypatch.setattr(runner, "run", lambda cfg: (record, existing))
     return out, existing, existing.read_text()
 
 

@@ -15,6 +15,7 @@ from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
 from bench.module import SeqModule
+from bench.records import Record
 from bench.runner import run
 from tasks import lm, lm_text
 from tests.conftest import usage_error
@@ -215,16 +216,16 @@ def finished_run(tmp_path):
         }
     )
     record, path = run(cfg)
-    assert record["status"] == "ok", record["reason"]
+    assert record.status == "ok", record.reason
     return record, path
 
 
 def test_generation_is_seeded_and_has_the_requested_length(finished_run, capsys):
     record, path = finished_run
-    assert len(record["sample"]["text"]) == lm.SAMPLE_LENGTH and record["level"] == "char"
-    assert {"val/ppl", "val/bpc", "test/ppl", "test/bpc", "test/loss"} <= set(record["metrics"])
+    assert len(record.extras["sample"]["text"]) == lm.SAMPLE_LENGTH and record.extras["level"] == "char"
+    assert {"val/ppl", "val/bpc", "test/ppl", "test/bpc", "test/loss"} <= set(record.metrics)
     a = gen.generate(str(path), "ROMEO:", length=50, temperature=0.8, seed=7)
-    b = gen.generate(record["checkpoint"], "ROMEO:", length=50, temperature=0.8, seed=7)
+    b = gen.generate(record.checkpoint, "ROMEO:", length=50, temperature=0.8, seed=7)
     assert a == b and len(a) == 50
     assert gen.generate(str(path), "ROMEO:", length=50, seed=8) != a
     greedy = [gen.generate(str(path), "ROMEO:", length=20, temperature=0, seed=s) for s in (1, 2)]
@@ -251,7 +252,9 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
     assert main(["generate", str(tmp_path / "none.json")]) == 2
     assert "not found; pass a record (.json) or a checkpoint (.ckpt)" in capsys.readouterr().err
     failed = tmp_path / "failed.json"
-    failed.write_text(json.dumps({"status": "failed", "reason": "boom"}))
+    record = Record.start(resolve({"task": "lm"}), tasks.get("lm"))
+    record.reason = "boom"
+    failed.write_text(json.dumps(record.to_json()))
     assert main(["generate", str(failed)]) == 2
     assert "names no checkpoint (status failed: boom)" in capsys.readouterr().err
     foreign = tmp_path / "foreign.ckpt"  # a checkpoint bench did not write

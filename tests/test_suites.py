@@ -11,11 +11,10 @@ import tasks
 from bench import table
 from bench.base.errors import BenchError
 from bench.cli import main
-from bench.records import write_json
 from bench.runner import record_paths
 from bench.suites import load_suite
 from bench.sweep import device_slots, pending_cells
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_record
 
 SUITE = """
 description: fixture
@@ -43,13 +42,16 @@ def fake_records(suite, accs: dict):
         value = accs.get((cell.row, cell.col))
         if value is None:
             continue
-        rec = {"status": "ok", "metrics": {}, "wall_time_s": 2.0, "params": 100, "steps_per_s": 10.0}
-        rec["baselines"] = {"chance": {"test/acc": 0.1, "test/f1": 0.02}}
-        if isinstance(value, str):
-            rec["status"] = value
-        else:
-            rec["metrics"] = {"test/acc": value[cell.cfg.seed], "val/acc": 0.5}
-        write_json(record_paths(cell.cfg)[0], rec)
+        metrics = {} if isinstance(value, str) else {"test/acc": value[cell.cfg.seed], "val/acc": 0.5}
+        write_record(
+            cell.cfg,
+            value if isinstance(value, str) else "ok",
+            metrics=metrics,
+            wall_time_s=2.0,
+            params=100,
+            steps_per_s=10.0,
+            baselines={"chance": {"test/acc": 0.1, "test/f1": 0.02}},
+        )
 
 
 def test_suite_expands_grid_with_list_axes(suite_file, tmp_path):

@@ -13,10 +13,10 @@ import pytest
 from bench.cli import main
 from bench.config import resolve
 from bench.locks import CellBusy, cell_lock, pid_alive
-from bench.records import read_record, write_json
+from bench.records import read_record
 from bench.runner import record_paths
 from bench.suites import load_suite
-from tests.conftest import ROOT, usage_error
+from tests.conftest import ROOT, usage_error, write_record
 
 SUITE = """
 models: [rnn, gru]
@@ -66,7 +66,7 @@ def finished(suite):
     for cell in suite.cells:
         path = record_paths(cell.cfg)[0]
         rec = read_record(path, warn=False)
-        if rec and rec["status"] == "ok":
+        if rec and rec.status == "ok":
             out[path] = path.read_text()
     return out
 
@@ -159,7 +159,7 @@ def test_ctrl_c_records_running_cells_as_interrupted_and_resume_reruns_them(suit
     _, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted; ")
-    statuses = [r["status"] for c in suite.cells if (r := read_record(record_paths(c.cfg)[0], warn=False))]
+    statuses = [r.status for c in suite.cells if (r := read_record(record_paths(c.cfg)[0], warn=False))]
     assert "failed" not in statuses and statuses.count("interrupted") >= 1
     assert main(["sweep", str(suite_file), "--out", str(out)]) == 0  # interrupted cells rerun without flags
     assert len(finished(suite)) == 4
@@ -169,9 +169,8 @@ def test_resumed_sweep_fails_while_a_cell_is_failed_and_names_it(suite_file, tmp
     out = tmp_path / "runs"
     suite = load_suite(str(suite_file), str(out))
     for cell in suite.cells:
-        write_json(record_paths(cell.cfg)[0], {"status": "ok", "metrics": {}})
-    bad = record_paths(suite.cells[2].cfg)[0]
-    write_json(bad, {"status": "failed", "reason": "boom"})
+        write_record(cell.cfg)
+    bad = write_record(suite.cells[2].cfg, "failed", reason="boom")
     assert main(["sweep", str(suite_file), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert f"error: 1 cells failed: {bad.stem}; logs in {out}/logs, rerun them with --retry-failed" in err

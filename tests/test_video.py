@@ -275,12 +275,15 @@ def test_run_records_groups_confusion_and_gradient_profile(tmp_path, capsys, shu
     ]
     assert main(args + (["--shuffle-frames"] if shuffle else [])) == 0
     rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
-    assert rec["status"] == "ok" and rec["shuffle_frames"] is shuffle
+    assert rec["status"] == "ok" and rec["extras"]["shuffle_frames"] is shuffle
     assert {"test/acc", "test/f1", "test/order_acc", "val/order_acc"} <= set(rec["metrics"])
     assert sum(map(sum, rec["matrices"]["test/confusion"])) == 13
     assert (
-        rec["class_groups"]["temporal"][:2] == ["move-right", "move-left"]
-        and "still" in rec["class_groups"]["rest"]
+        rec["extras"]["class_groups"]["temporal"][:2] == ["move-right", "move-left"]
+        and "still" in rec["extras"]["class_groups"]["rest"]
     )
-    assert set(rec["group_acc"]) == {"temporal", "rest"} and rec["chance"]["temporal_without_order"] == 0.5
-    assert len(rec["grad_profile"]) == 4 and set(rec["class_acc"]) == set(video_shapes.CLASSES)
+    assert (
+        set(rec["extras"]["group_acc"]) == {"temporal", "rest"}
+        and rec["extras"]["chance"]["temporal_without_order"] == 0.5
+    )
+    assert len(rec["grad_profile"]) == 4 and set(rec["extras"]["class_acc"]) == set(video_shapes.CLASSES)
