@@ -12,6 +12,7 @@ run: python -m bench run --task probes --dataset adding --seq-len 200 --model ls
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,21 +54,36 @@ def copy_memory(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Te
     return F.one_hot(x, 10).float(), y  # [N, T + 20, 10], [N, T + 20]
 
 
-GENERATORS = {"adding": adding, "copy": copy_memory}
+@dataclass(frozen=True)
+class Probe:
+    """One probe, declared: adding a probe is one more entry in PROBES."""
+
+    description: str
+    generate: Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]  # (n, T, seed) -> x, y
+    trivial_loss: Callable[
+        [int], float
+    ]  # T -> the loss of the predictor that learns nothing from the sequence
+    recall_classes: int = 0  # > 0: logits over these classes at every step, scored on the recalled symbols
+    trivial_acc: float | None = None
 
 
-def baseline(dataset: str, seq_len: int) -> float:
-    return 1 / 6 if dataset == "adding" else 10 * math.log(8) / (seq_len + 20)
+PROBES = {
+    "adding": Probe("the adding problem, generated (no download)", adding, lambda t: 1 / 6),
+    "copy": Probe(
+        "the copy-memory task, generated (no download)",
+        copy_memory,
+        lambda t: 10 * math.log(8) / (t + 20),
+        recall_classes=10,
+        trivial_acc=1 / 8,
+    ),
+}
 
 
 @register
 class ProbesTask(Task):
     name = "probes"
     description = "long-range probes: adding problem (MSE) and copy memory (cross-entropy), length --seq-len"
-    datasets = {
-        "adding": "the adding problem, generated (no download)",
-        "copy": "the copy-memory task, generated (no download)",
-    }
+    datasets = {name: probe.description for name, probe in PROBES.items()}
     default_dataset = "adding"
     offline_dataset = "adding"
     primary_metric = "loss"
@@ -82,25 +98,26 @@ class ProbesTask(Task):
         n_eval: int = option(1000, "validation and test sequences, each", least=1)
 
     def load(self, cfg):
-        o, make = cfg.options, GENERATORS[cfg.dataset]
+        o, probe = cfg.options, PROBES[cfg.dataset]
         splits = {}
         for stage, n, seed in (
             ("train", o.n_train, cfg.seed),
             ("val", o.n_eval, EVAL_SEED),
             ("test", o.n_eval, EVAL_SEED + 1),
         ):
-            x, y = make(n, o.seq_len, seed)
+            x, y = probe.generate(n, o.seq_len, seed)
             splits[stage] = {"x": x, "y": y}
         info = {
             "input_size": splits["train"]["x"].shape[2],
             "sizes": {s: len(d["y"]) for s, d in splits.items()},
-            "baseline_loss": baseline(cfg.dataset, o.seq_len),
+            "baseline_loss": probe.trivial_loss(o.seq_len),
             "dataset": cfg.dataset,
         }
         return splits, info
 
     def build_head(self, cfg, info, encoder) -> nn.Module:
-        return AddingHead(encoder) if cfg.dataset == "adding" else StepHead(encoder.output_size, 10)
+        classes = PROBES[cfg.dataset].recall_classes
+        return StepHead(encoder.output_size, classes) if classes else AddingHead(encoder)
 
     def loss(self, pred, y):
         if pred.dim() == 1:
@@ -111,12 +128,15 @@ class ProbesTask(Task):
         return self.loss(pred, y) if pred.dim() == 1 else F.cross_entropy(pred[:, -1], y[:, -1])
 
     def metrics(self, info) -> torchmetrics.MetricCollection:
-        return torchmetrics.MetricCollection({"acc": RecallAccuracy()} if info["dataset"] == "copy" else {})
+        recall = PROBES[info["dataset"]].recall_classes
+        return torchmetrics.MetricCollection({"acc": RecallAccuracy()} if recall else {})
 
     def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
         """The trivial predictor: always 1 (adding), or certain blanks then a uniform guess (copy)."""
-        base = {"test/loss": datamodule.info["baseline_loss"]}
-        return {"trivial": base | ({"test/acc": 1 / 8} if cfg.dataset == "copy" else {})}
+        acc = PROBES[cfg.dataset].trivial_acc
+        return {
+            "trivial": {"test/loss": datamodule.info["baseline_loss"]} | ({"test/acc": acc} if acc else {})
+        }
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         return {"loss_over_baseline": module.results["test"]["loss"] / datamodule.info["baseline_loss"]}
