@@ -229,10 +229,10 @@ def located(error: BenchError, path: Path | None, key) -> BenchError:
 def validate(cfg: RunConfig) -> None:
     """The declared rules of every field and task option (bench.base.options), then the rules that tie
     fields together."""
-    check_declared(cfg)
-    check_declared(cfg.options)
     tasks.get(cfg.task).check_dataset(cfg.dataset)
     cfg.clipping  # noqa: B018  (parsed here: a bad setting fails before any work)
+    check_declared(cfg)
+    check_declared(cfg.options)
     if not 0 <= cfg.seed <= SEED_MAX:
         raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
     check_out(cfg.out)
@@ -266,12 +266,14 @@ def from_saved(data: dict) -> RunConfig:
     return cfg
 
 
-def config_hash(cfg: RunConfig) -> str:
-    """Stable hash of everything that determines a run's result."""
+def config_hash(cfg: RunConfig | dict) -> str:
+    """Stable hash of everything that determines a run's result; of a RunConfig, or of the config a record or
+    checkpoint saved (as it was saved: task options added since then do not change an old run's hash)."""
     default = RunConfig()
+    saved = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
     data = {
         k: v
-        for k, v in dataclasses.asdict(cfg).items()
+        for k, v in saved.items()
         if k not in NOT_HASHED and not (k in LATER_FIELDS and v == getattr(default, k))
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

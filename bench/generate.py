@@ -58,7 +58,7 @@ def load_run(run: str):
         )
     try:
         cfg = from_saved(saved["config"])
-        found = config_hash(cfg)
+        found = config_hash(saved["config"])
     except (TypeError, ValueError, BenchError) as e:
         raise BenchError(f"checkpoint '{path}' holds a config this version cannot read ({e})") from None
     if expected is not None and found != expected:

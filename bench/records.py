@@ -1,5 +1,5 @@
-"""Run records: the `Record` type that the runner writes and sweep, table, report, board, reproduce and generate
-read; one JSON file per run, written atomically, named by the hash of the resolved config.
+"""Run records: the `Record` type that the runner writes and the CLI, sweep, table (so report and board) and
+generate read; one JSON file per run, written atomically, named by the hash of the resolved config.
 
 run: python -c "from bench.records import environment; print(environment())"
 """
@@ -45,16 +45,16 @@ class Record:
     level, read into `extras` too. Status, primary metric and direction travel with the record, so a table
     reads them from the runs, not from the code of today."""
 
-    task: str
-    dataset: str
-    model: str
-    clip: str
-    seed: int
-    config: dict[str, Any]
-    hash: str
-    primary_metric: str
-    higher_is_better: bool
     status: Status = Status.FAILED
+    task: str = ""
+    dataset: str = ""
+    model: str = ""
+    clip: str = ""
+    seed: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    hash: str = ""
+    primary_metric: str = ""  # empty only in the stand-in that an older sweep wrote for a killed run
+    higher_is_better: bool = True
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)  # val/ of the best epoch, test/ after testing
     matrices: dict[str, Any] = field(default_factory=dict)  # non-scalar test results (confusion matrix)
@@ -104,26 +104,33 @@ class Record:
         return self.status in FINISHED
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self) | {"status": self.status.value}
+        """The record as JSON: what a run did not produce (no checkpoint, no traceback, no error) is left out."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and v != {} or k in KEPT}
+        return data | {"status": Status(self.status).value}
 
     @classmethod
     def from_json(cls, data: dict) -> "Record":
-        """A record from its JSON; raises ValueError when it is not one."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        missing = [f.name for f in dataclasses.fields(cls) if f.name in IDENTITY and f.name not in data]
-        if missing:
-            raise ValueError(f"not a run record (no {', '.join(missing)})")
-        known = {k: v for k, v in data.items() if k in names}
-        extras = {k: v for k, v in data.items() if k not in names}  # a record from before the extras section
+        """A record from its JSON; raises ValueError when it is not one. Older records read too: task keys at
+        the top level go to `extras`, and the stand-in an older sweep wrote for a killed run (status, reason,
+        task, config) takes its identity from its config."""
+        if not isinstance(data, dict) or data.get("status") not in set(Status):
+            raise ValueError("not a run record (no valid status)")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        config = data.get("config") if isinstance(data.get("config"), dict) else {}
+        known = {k: config[k] for k in ("dataset", "model", "clip", "seed") if k in config}
+        for k, v in data.items():  # null where a value is expected: the field's default
+            if k in fields and (v is not None or fields[k].default is None):
+                known[k] = v
         record = cls(**known)
         record.status = Status(record.status)
-        record.extras = {**extras, **(record.extras or {})}
-        if record.status == Status.OK and not isinstance(record.metrics, dict):
+        extras = {k: v for k, v in data.items() if k not in fields}  # a record from before the extras section
+        record.extras = {**extras, **(record.extras if isinstance(record.extras, dict) else {})}
+        if record.status == Status.OK and not isinstance(data.get("metrics"), dict):
             raise ValueError("an 'ok' record without its metrics")
         return record
 
 
-IDENTITY = ("task", "dataset", "model", "clip", "seed", "config", "hash", "status")
+KEPT = ("metrics", "env", "config", "extras", "reason")  # written even when empty, as records always had them
 
 
 def write_json(path: Path, data: dict) -> None:

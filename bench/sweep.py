@@ -160,7 +160,8 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
         record = Record.start(cell.cfg, tasks.get(cell.cfg.task))
         record.status = Status.INTERRUPTED if stopped else Status.FAILED
-        record.reason = f"run process exited with code {code} and wrote no record; see {logs / (record_path.stem + '.log')}"
+        log = logs / f"{record_path.stem}.log"
+        record.reason = f"run process exited with code {code} and wrote no record; see {log}"
         write_unfinished(record, record_path)
     ctl.note(f"end {record_path.stem} {record.status} (exit {code})")
     return record.status

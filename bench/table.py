@@ -65,10 +65,8 @@ def collect(suite: Suite) -> list[Group]:
     """Read every cell's record (unreadable ones are skipped with a warning) and group seeds together."""
     groups: dict[tuple[str, str], Group] = {}
     found = [(cell, record) for cell in suite.cells if (record := read_record(record_paths(cell.cfg)[0]))]
-    recorded = {(c.row, c.col): r for c, r in reversed(found)}
-    for cell in (
-        suite.cells
-    ):  # the metric and its direction as the runs recorded them; the task's for a cell with none
+    recorded = {(c.row, c.col): r for c, r in reversed(found) if r.primary_metric}
+    for cell in suite.cells:  # the metric and its direction as the runs recorded them, else the task's
         kind = recorded.get((cell.row, cell.col)) or tasks.get(cell.cfg.task)
         groups.setdefault(
             (cell.row, cell.col), Group(cell.row, cell.col, kind.primary_metric, kind.higher_is_better)

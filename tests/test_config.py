@@ -88,6 +88,7 @@ def test_one_validator_checks_and_describes_every_declared_rule():
         share: float = option(0.1, "a share", above=0, below=0.5)
         kind: str = option("a", "kind", choices=("a", "b"))
         k: int = option(0, "k", least=0)
+        rate: float = option(1.0, "rate", above=0)
 
     check_declared(Opts())
     for bad, message in (
@@ -97,6 +98,7 @@ def test_one_validator_checks_and_describes_every_declared_rule():
         ({"share": float("nan")}, "'share' must be a finite number, got nan"),
         ({"kind": "c"}, "unknown kind 'c'; valid: a, b"),
         ({"k": -1}, "'k' must not be negative, got -1"),
+        ({"rate": 0.0}, "'rate' must be greater than 0, got 0.0"),
     ):
         with pytest.raises(BenchError, match=re.escape(message)):
             check_declared(Opts(**bad))
@@ -105,6 +107,7 @@ def test_one_validator_checks_and_describes_every_declared_rule():
         "    --share: a share (default 0.1; in (0, 0.5))",
         "    --kind: kind (default 'a'; one of a | b)",
         "    --k: k (default 0; >= 0)",
+        "    --rate: rate (default 1.0; > 0)",
     ]
 
 

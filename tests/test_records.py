@@ -6,9 +6,11 @@ import pytest
 
 import tasks
 from bench import table
-from bench.config import resolve
-from bench.records import Record, Status, read_record
+from bench.config import config_hash, from_saved, resolve
+from bench.records import Record, Status, read_record, write_json
+from bench.runner import record_paths
 from bench.suites import load_suite
+from bench.sweep import pending_cells
 from tests.conftest import ROOT, write_record
 
 
@@ -50,3 +52,35 @@ def test_the_table_takes_the_metric_and_its_direction_from_the_records(tmp_path)
     groups = table.collect(suite)
     assert {(g.primary, g.higher_is_better) for g in groups} == {("err", False)}
     assert [g.col for g in groups if g.best] == ["gru none"]
+
+
+def test_the_stand_in_an_older_sweep_wrote_for_a_killed_run_still_counts_as_failed(tmp_path):
+    """{status, reason, task, config} was all a sweep wrote when a run process died: it reads, takes its
+    identity from its config, and a resume leaves it alone unless asked to retry failed cells."""
+    (tmp_path / "s.yaml").write_text("models: [gru]\ntasks: {speech: {datasets: [dtmf]}}\n")
+    suite = load_suite(str(tmp_path / "s.yaml"), str(tmp_path / "runs"))
+    cfg = suite.cells[0].cfg
+    stand_in = {
+        "status": "failed",
+        "reason": "exit -9",
+        "task": "speech",
+        "config": {"model": "gru", "seed": 0},
+    }
+    write_json(record_paths(cfg)[0], stand_in)
+    record = read_record(record_paths(cfg)[0])
+    assert (record.status, record.model, record.task, record.primary_metric) == (
+        Status.FAILED,
+        "gru",
+        "speech",
+        "",
+    )
+    assert pending_cells(suite) == [] and pending_cells(suite, retry_failed=True) == suite.cells
+    assert [g.primary for g in table.collect(suite)] == ["acc"]  # the task's metric where the record has none
+
+
+def test_a_saved_config_hashes_as_it_was_saved():
+    """generate checks a checkpoint against its record by hashing the config as saved, so an option added to
+    the task since then does not make an old run look replaced."""
+    for path in sorted((ROOT / "results" / "standard").glob("*.json"))[:20]:
+        saved = json.loads(path.read_text())
+        assert config_hash(saved["config"]) == saved["hash"] == config_hash(from_saved(saved["config"]))

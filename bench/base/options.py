@@ -48,6 +48,8 @@ def check_declared(obj) -> None:
             raise BenchError(f"'{key}' must be in {interval(f)}, got {value}")
         if rule.get("positive") and not value > 0:
             raise BenchError(f"'{key}' must be positive, got {value}")
+        if below is None and above is not None and not value > above:
+            raise BenchError(f"'{key}' must be greater than {above}, got {value}")
         if least is not None and value < least:
             raise BenchError(
                 f"'{key}' must {'not be negative' if least == 0 else f'be at least {least}'}, got {value}"
@@ -73,6 +75,8 @@ def constraint(f: dataclasses.Field) -> str:
         return f"in {interval(f)}"
     if rule.get("positive"):
         return "> 0"
+    if rule.get("above") is not None:
+        return f"> {rule['above']}"
     return f">= {rule['least']}" if rule.get("least") is not None else ""
 
 

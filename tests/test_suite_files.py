@@ -1,0 +1,36 @@
+"""The committed suites (configs/suites/): what each one trains, checked without training."""
+
+import tasks
+from bench.suites import load_suite
+
+
+def test_standard_suite_is_every_task_at_real_size_with_epoch_budgets():
+    """The published table's suite: every task, three cells x three clips x three seeds, and budgets in epochs
+    only (a time budget would make the table depend on the machine's speed)."""
+    suite = load_suite("standard")
+    assert {c.cfg.task for c in suite.cells} == set(tasks.names())
+    assert suite.cols() == [
+        f"{m} {c}" for m in ("rnn", "lstm", "gru") for c in ("none", "norm:1.0", "value:0.5")
+    ]
+    assert all(c.cfg.max_minutes == 0 and c.cfg.max_epochs > 0 for c in suite.cells)
+    assert {c.cfg.seed for c in suite.cells} == {0, 1, 2} and len(suite.cells) == len(suite.rows()) * 27
+    assert "video/moving-shapes shuffle_frames=True" in suite.rows()
+    lm = {c.cfg.model: c.cfg.lr for c in suite.cells if c.cfg.task == "lm"}
+    assert lm["gru"] < lm["lstm"]  # the GRU's own learning rate: it comes apart at the LSTM's
+    train = {c.cfg.dataset: c.cfg.options for c in suite.cells if c.cfg.task in ("speech", "lm")}
+    assert train["fsdd"].train_limit == 0 and train["tiny-shakespeare"].train_tokens == 0  # all the data
+
+
+def test_full_suite_is_the_whole_clipping_grid_with_the_longer_settings_in_epochs():
+    """The grid that needs GPUs: every clipping setting, the speaker split, H = 168, probes at T = 200 and
+    1,000; budgets in epochs, like the standard suite, so a GPU run and a CPU run train the same cells."""
+    suite = load_suite("full")
+    assert {c.cfg.task for c in suite.cells} == set(tasks.names())
+    assert {c.cfg.clip for c in suite.cells} == {"none", "norm:0.25", "norm:1.0", "norm:5.0", "value:0.5"}
+    assert all(c.cfg.max_minutes == 0 and c.cfg.max_epochs > 0 for c in suite.cells)
+    assert len(suite.cells) == len(suite.rows()) * 45
+    assert {"speech/fsdd split=speaker", "forecast/etth1 horizon=168", "probes/copy seq_len=1000"} <= set(
+        suite.rows()
+    )
+    probes = {(c.cfg.dataset, c.cfg.options.seq_len) for c in suite.cells if c.cfg.task == "probes"}
+    assert probes == {(d, t) for d in ("adding", "copy") for t in (200, 1000)}
