@@ -31,7 +31,7 @@ def checkpoint_path(run: str) -> tuple[Path, str | None]:
         raise BenchError(f"record '{path}' is not valid JSON ({e})") from None
     try:
         record = Record.from_json(data)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError):
         raise BenchError(f"'{path}' is not a run record (a JSON object written by bench run)") from None
     if not record.checkpoint:
         why = f" (status {record.status}: {record.reason})" if record.status != Status.OK else ""

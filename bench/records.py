@@ -19,6 +19,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from bench.config import config_hash
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -83,8 +85,6 @@ class Record:
     @classmethod
     def start(cls, cfg, task) -> "Record":
         """A new run's record: failed until it is shown otherwise."""
-        from bench.config import config_hash  # the record's identity is the config's hash
-
         return cls(
             task=cfg.task,
             dataset=cfg.dataset,

@@ -80,7 +80,7 @@ def collect(suite: Suite) -> list[Group]:
                 g.baselines[name] = float(scores[f"test/{g.primary}"])
         if record.grad_profile:
             g.profiles.append(record.grad_profile)
-        numbers = {k: getattr(record, k) for k, _ in RUN_STATS} | (record.grad_summary or {})
+        numbers = {k: getattr(record, k) for k, _ in RUN_STATS} | record.grad_summary
         if record.status == Status.OK:
             numbers |= {
                 k.removeprefix("test/"): v for k, v in record.metrics.items() if k.startswith("test/")

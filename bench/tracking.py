@@ -49,10 +49,9 @@ def finish(logger, record) -> str:
 
     run = logger.experiment
     summary = {
-        k: getattr(record, k)
-        for k in ("status", "best_epoch", "epochs", "wall_time_s", "steps_per_s", "params")
+        k: getattr(record, k) for k in ("best_epoch", "epochs", "wall_time_s", "steps_per_s", "params")
     }
-    run.summary.update({**summary, "status": str(record.status), **record.metrics})
+    run.summary.update({"status": str(record.status), **summary, **record.metrics})
     folder = str(Path(run.dir).parent)
     wandb.finish()
     return folder

@@ -60,9 +60,8 @@ class Probe:
 
     description: str
     generate: Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]  # (n, T, seed) -> x, y
-    trivial_loss: Callable[
-        [int], float
-    ]  # T -> the loss of the predictor that learns nothing from the sequence
+    # T -> the loss of the predictor that learns nothing from the sequence
+    trivial_loss: Callable[[int], float]
     recall_classes: int = 0  # > 0: logits over these classes at every step, scored on the recalled symbols
     trivial_acc: float | None = None
 
