@@ -50,31 +50,42 @@ class GradientDiagnostics(pl.Callback):
     def __init__(self, clip: Clip):
         self.limit, self.algo = clip
         self._pending: list[torch.Tensor] = []  # one [4] row per step: total, ih, hh norms, clip fired
+        self._parameters: list[tuple[str, torch.nn.Parameter]] = []
+        self._group_names: tuple[str, ...] = ()
+        self._group_mask = torch.ones(0)
         self._rows: list[list[float]] = []
         self.probe = None
         self.profile: list[float] = []
         self.reaches: list[float] = []  # one per validation epoch
 
+    def on_fit_start(self, trainer, module):
+        self._parameters = list(module.named_parameters())  # walking the module tree each step costs more
+
     def on_before_optimizer_step(self, trainer, module, optimizer):  # Lightning calls this before clipping
-        named = [(n, p.grad) for n, p in module.named_parameters() if p.grad is not None]
+        named = [(n, p.grad) for n, p in self._parameters if p.grad is not None]
         if not named:
             return
         grads = [g for _, g in named]
-        per = torch._foreach_norm(grads)  # one 0-d norm per tensor, on the gradients' device
-        zero = torch.zeros((), device=grads[0].device)
-
-        def norm(keep) -> torch.Tensor:
-            picked = [n for (name, _), n in zip(named, per, strict=True) if keep(name)]
-            return torch.linalg.vector_norm(torch.stack(picked).float()) if picked else zero
-
-        total = norm(lambda name: True)
-        fired = zero
+        squares = torch.stack(torch._foreach_norm(grads)).float() ** 2  # [P]
+        # total, input-to-hidden and hidden-to-hidden norms in one reduction; `where`, not a 0/1 product, so an
+        # inf in one group does not turn another group's norm into NaN
+        norms = torch.where(self._groups(named, squares.device), squares, 0).sum(1).sqrt()  # [3]
         if self.algo == "norm":
-            fired = (total > self.limit).float()
+            fired = norms[:1] > self.limit
         elif self.algo == "value":
-            fired = (torch.stack(torch._foreach_norm(grads, math.inf)).max() > self.limit).float()
-        row = [total, norm(lambda name: "weight_ih" in name), norm(lambda name: "weight_hh" in name), fired]
-        self._pending.append(torch.stack(row))
+            fired = torch.stack(torch._foreach_norm(grads, math.inf)).amax(0, keepdim=True) > self.limit
+        else:
+            fired = torch.zeros(1, dtype=torch.bool, device=norms.device)
+        self._pending.append(torch.cat([norms, fired.float()]))
+
+    def _groups(self, named, device) -> torch.Tensor:
+        """[3, P] membership of each parameter in the total, the ih and the hh group, built once per run."""
+        names = tuple(n for n, _ in named)
+        if self._group_names != names:
+            self._group_names = names
+            rows = [[True] * len(names), ["weight_ih" in n for n in names], ["weight_hh" in n for n in names]]
+            self._group_mask = torch.tensor(rows, device=device)
+        return self._group_mask
 
     def on_train_epoch_end(self, trainer, module):
         self._flush()

@@ -4,6 +4,7 @@ run: python -m bench run --task speech --model gru --max-epochs 1
 """
 
 import dataclasses
+import math
 
 import pytorch_lightning as pl
 import torch
@@ -79,8 +80,18 @@ class SeqModule(pl.LightningModule):
         self.results: dict[str, dict] = {}  # last computed metrics per stage, matrices included
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
         self.print_epochs = False
-        self._bad_step = torch.tensor(-1)  # the first step with a non-finite training loss (-1: none yet)
-        self._bad_loss = torch.tensor(0.0)
+        self._recent: list[tuple[int, torch.Tensor]] = []  # (step, loss) since the host last looked at them
+        self._bad: tuple[int, float] | None = (
+            None  # the first step with a non-finite training loss, and the loss
+        )
+
+    def __setattr__(self, name, value):
+        # Lightning names the hook it is in on the module around every hook call, about 50 times a step; that
+        # plain attribute needs none of nn.Module's checks for parameters, buffers and submodules.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x, lengths=None, state=None):
         feats = self.input_layer(x)  # [B, T, F]
@@ -121,24 +132,27 @@ class SeqModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
-        # The first non-finite loss, tracked on the loss's device; the host looks every few steps (every step
-        # on a CPU, where looking costs nothing), so a GPU step does not wait for it.
-        first, value = self._bad_step.to(loss.device), self._bad_loss.to(loss.device)
-        bad = ~torch.isfinite(loss.detach()) & (first < 0)
-        self._bad_step = torch.where(bad, self.global_step, first)
-        self._bad_loss = torch.where(bad, loss.detach().float(), value)
+        # The losses stay on their device; the host reads those of the last few steps at once (every step on a
+        # CPU, where reading costs nothing), so a GPU step neither waits for it nor launches work for it.
+        self._recent.append((self.global_step, loss.detach()))
         if (self.global_step + 1) % finite_check_interval(loss.device) == 0:
             self._check_finite()
         return loss
 
     def _check_finite(self) -> None:
         """Raise Diverged on every DDP rank together when any rank has seen a non-finite training loss."""
-        finite = bool(self._bad_step < 0)
+        if self._recent and self._bad is None:
+            steps, losses = zip(*self._recent, strict=True)
+            values = torch.stack(losses).float().tolist()  # one host read
+            self._bad = next(
+                ((s, v) for s, v in zip(steps, values, strict=True) if not math.isfinite(v)), None
+            )
+        self._recent = []
+        finite = self._bad is None
         if self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if not finite:
-            step = int(self._bad_step)
-            raise Diverged(step if step >= 0 else self.global_step, float(self._bad_loss))
+            raise Diverged(*(self._bad or (self.global_step, math.nan)))
 
     def on_validation_start(self):
         if self.trainer.state.fn == "fit":  # validation inside fit: never on the weights of a diverged step

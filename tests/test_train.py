@@ -182,3 +182,31 @@ def test_baselines_by_hand():
     nats = -(math.log(4 / 7) + math.log(2 / 7)) / 2
     assert got["test/loss"] == pytest.approx(nats) and got["test/ppl"] == pytest.approx(math.exp(nats))
     assert got["test/bpc"] == pytest.approx(nats / math.log(2))
+
+
+def test_a_run_repeats_exactly(tmp_path):
+    """Seeded runs with a fixed thread count repeat to the last bit on one machine (what `bench reproduce`
+    relies on), with dropout drawing random numbers and the NaN fill of new tensors switched off."""
+    import bench.runner
+
+    records = []
+    for out in ("a", "b"):
+        cfg = resolve(
+            {
+                "task": "lm",
+                "dataset": tasks.get("lm").offline_dataset,
+                "max_epochs": 2,
+                "hidden_size": 16,
+                "num_layers": 2,
+                "dropout": 0.2,
+                "train_tokens": 20000,
+                "threads": 1,
+                "out": str(tmp_path / out),
+            }
+        )
+        record, _ = bench.runner.run(cfg)
+        assert record.status == "ok", record.reason
+        records.append(record)
+    a, b = records
+    assert a.history and a.grad_summary
+    assert (a.metrics, a.history, a.grad_summary) == (b.metrics, b.history, b.grad_summary)
