@@ -33,10 +33,11 @@ for k in none norm value; do grep -E "passed|failed|Error|error|assert" "/tmp/gp
 cat /tmp/gpu-tests-*.txt >"$OUT/gpu-tests-full.txt"
 
 step "harness cost: bench vs plain loop on the GPU"
-for h in 512 32; do
-  timeout 100 python benchmarks/lm_speed.py --accelerator gpu --hidden-size "$h" --steps 200 --repeats 3 \
-    2>&1 | grep -E "^lstm|round|ratio|Error" | tee -a "$LOG"
+for h in 512 32; do  # with a profile of each side: launches, copies and host waits per step, device busy
+  timeout 150 python benchmarks/lm_speed.py --accelerator gpu --hidden-size "$h" --steps 200 --repeats 3 \
+    --profile "/tmp/profile-$h" 2>&1 | grep -vE "available|LOCAL_RANK|stopped|Warning|warn" | tee -a "$LOG"
 done
+tar czf "$OUT/profiles.tgz" -C /tmp profile-512 profile-32 2>/dev/null
 
 step "ci suite: wall time of the sweep on one GPU with --jobs 12"
 /usr/bin/time -f "ci sweep wall %e s" timeout 240 python -m bench sweep ci --jobs 12 --out /tmp/ci-gpu \

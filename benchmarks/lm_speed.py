@@ -9,6 +9,10 @@ out the noise of a busy machine; the best run of each side and the median ratio 
 On a GPU both sides keep the token streams on the device (as pytorch/examples does) and the clocks wait for
 the device at the end of the epoch. The last line is `ratio bench/plain R` (best of each side).
 
+With --profile DIR, one more run of each side (30 steps) goes under torch.profiler over exactly its timed
+region: per step, the host time, the ops and the kernel launches, every synchronising call (a step that waits for the
+device cannot queue the next one), and how busy the device was; the traces go to DIR for a trace viewer.
+
 run: BENCH_DATA=../shared/data python benchmarks/lm_speed.py --steps 40 --repeats 3 --hidden-size 32
 """
 
@@ -32,21 +36,37 @@ from bench.module import SeqModule, detach_state
 from bench.runner import Throughput, make_trainer
 
 
+class Window:
+    """The timed region of a side: a clock that waits for the device at its end, and a profiler if given."""
+
+    def __init__(self, profiler=None):
+        self.profiler, self.seconds = profiler, 0.0
+
+    def start(self) -> None:
+        if self.profiler:
+            self.profiler.start()
+        self.t = time.perf_counter()
+
+    def stop(self, device: torch.device) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        self.seconds = time.perf_counter() - self.t
+        if self.profiler:
+            self.profiler.stop()
+
+
 class EpochClock(Callback):
-    """Seconds from the start of the training epoch to the end of its last batch."""
+    """The window from the start of the training epoch to the end of its last batch."""
+
+    def __init__(self, window: Window):
+        self.window = window
 
     def on_train_epoch_start(self, trainer, module):
-        self.start = time.perf_counter()
+        self.window.start()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if batch_idx == trainer.num_training_batches - 1:
-            synchronize(module.device)
-            self.seconds = time.perf_counter() - self.start
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+            self.window.stop(module.device)
 
 
 def data_module(cfg, steps: int) -> TensorDataModule:
@@ -61,18 +81,20 @@ def data_module(cfg, steps: int) -> TensorDataModule:
     return dm
 
 
-def bench_seconds(cfg, dm, module) -> float:
-    clock = EpochClock()
+def bench_seconds(cfg, dm, module, window: Window) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer(cfg, module.task, Path(tmp), [Throughput(), GradientDiagnostics(cfg.clipping)])
-        trainer.callbacks.append(clock)
+        trainer.callbacks.append(EpochClock(window))
         trainer.fit(module, datamodule=dm)
-    return clock.seconds
+    return window.seconds
 
 
-def plain_seconds(cfg, dm, module) -> float:
+def plain_seconds(cfg, dm, module, window: Window) -> float:
     """The loop of pytorch/examples word_language_model, on the same modules and batches."""
     limit, algo = cfg.clipping
+    torch.use_deterministic_algorithms(
+        False
+    )  # torch's default, which bench's Trainer (in this process) changed
     device = torch.device("cuda" if cfg.accelerator == "gpu" else "cpu")
     module.to(device)
     train = {k: v.to(device) for k, v in dm.splits["train"].items()}  # batchify(...).to(device)
@@ -81,7 +103,7 @@ def plain_seconds(cfg, dm, module) -> float:
     emb, enc, head = module.input_layer, module.encoder.rnn, module.head
     module.train()
     state = None
-    start = time.perf_counter()
+    window.start()
     for batch in batches:
         opt.zero_grad()
         out, state = enc(emb(batch["x"]), state)  # [B, T, H]
@@ -94,8 +116,37 @@ def plain_seconds(cfg, dm, module) -> float:
             torch.nn.utils.clip_grad_value_(module.parameters(), limit)
         opt.step()
         state = detach_state(state)
-    synchronize(device)
-    return time.perf_counter() - start
+    window.stop(device)
+    return window.seconds
+
+
+def profile_both(cfg, steps: int, out: Path) -> None:
+    """One profiled run of each side: what a step costs the host and whether it waits for the device."""
+    from torch.profiler import ProfilerActivity, profile
+
+    dm = data_module(cfg, steps)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cfg.accelerator == "gpu" else [])
+    out.mkdir(parents=True, exist_ok=True)
+    for side, timer in SIDES:
+        pl.seed_everything(cfg.seed, verbose=False)
+        window = Window(profile(activities=activities))
+        seconds = timer(cfg, dm, SeqModule(cfg, dm.task, dm.info), window)
+        events = window.profiler.key_averages()
+        window.profiler.export_chrome_trace(str(out / f"{side}.json"))
+        ops = sum(e.count for e in events if e.key.startswith("aten::"))
+        device_us = sum(e.self_device_time_total for e in events)
+        print(
+            f"profile {side}: {seconds / steps * 1e3:.3f} ms/step, {ops / steps:.1f} aten ops/step, "
+            f"device busy {device_us / 1e6 / seconds:.0%}"
+        )
+        for e in events:  # launches, copies and every call that makes the host wait for the device
+            if any(w in e.key for w in ("Launch", "Memcpy", "Synchronize", "local_scalar_dense")):
+                print(f"  {e.count / steps:7.2f}/step {e.key}")
+        if side == "bench":
+            print(events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=60))
+
+
+SIDES = (("plain", plain_seconds), ("bench", bench_seconds))
 
 
 def main() -> None:
@@ -109,6 +160,7 @@ def main() -> None:
     )
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--profile", type=Path, help="profile one more run of each side; traces go here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -126,10 +178,10 @@ def main() -> None:
     )
     rates: dict[str, list[float]] = {"plain": [], "bench": []}
     for r in range(args.repeats + 1):  # round 0 warms both paths up and is not counted
-        for side, timer in (("plain", plain_seconds), ("bench", bench_seconds)):
+        for side, timer in SIDES:
             pl.seed_everything(cfg.seed, verbose=False)
             module = SeqModule(cfg, dm.task, dm.info)
-            seconds = timer(cfg, dm, module)
+            seconds = timer(cfg, dm, module, Window())
             if r:
                 rates[side].append(tokens / seconds)
                 print(f"  round {r} {side:5s} {tokens / seconds:9.0f} tokens/s")
@@ -141,6 +193,8 @@ def main() -> None:
         f"best of {args.repeats}: plain {plain:.0f} tokens/s, bench {bench:.0f} tokens/s, "
         f"median ratio within a round {paired:.3f}"
     )
+    if args.profile:
+        profile_both(cfg, min(args.steps, 30), args.profile)  # 30 steps: enough to count, a trace that opens
     print(f"ratio bench/plain {bench / plain:.3f}")
 
 
