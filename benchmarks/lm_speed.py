@@ -10,8 +10,8 @@ On a GPU both sides keep the token streams on the device (as pytorch/examples do
 the device at the end of the epoch. The last line is `ratio bench/plain R` (best of each side).
 
 With --profile DIR, one more run of each side (30 steps) goes under torch.profiler over exactly its timed
-region: per step, the host time, the ops and the kernel launches, every synchronising call (a step that waits for the
-device cannot queue the next one), and how busy the device was; the traces go to DIR for a trace viewer.
+region. It prints, per step, the host time, the ops and the kernel launches, every synchronising call (a step
+that waits for the device cannot queue the next one), and how busy the device was. The traces go to DIR.
 
 run: BENCH_DATA=../shared/data python benchmarks/lm_speed.py --steps 40 --repeats 3 --hidden-size 32
 """
@@ -92,9 +92,8 @@ def bench_seconds(cfg, dm, module, window: Window) -> float:
 def plain_seconds(cfg, dm, module, window: Window) -> float:
     """The loop of pytorch/examples word_language_model, on the same modules and batches."""
     limit, algo = cfg.clipping
-    torch.use_deterministic_algorithms(
-        False
-    )  # torch's default, which bench's Trainer (in this process) changed
+    # torch's default, as in a user's loop: bench's Trainer, earlier in this process, set deterministic mode
+    torch.use_deterministic_algorithms(False)
     device = torch.device("cuda" if cfg.accelerator == "gpu" else "cpu")
     module.to(device)
     train = {k: v.to(device) for k, v in dm.splits["train"].items()}  # batchify(...).to(device)
