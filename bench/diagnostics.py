@@ -50,18 +50,17 @@ class GradientDiagnostics(pl.Callback):
     def __init__(self, clip: Clip):
         self.limit, self.algo = clip
         self._pending: list[torch.Tensor] = []  # one [4] row per step: total, ih, hh norms, clip fired
-        self._parameters: list[tuple[str, torch.nn.Parameter]] = []
-        self._group_names: tuple[str, ...] = ()
+        self._module, self._parameters = None, []
+        self._group_key: tuple = ()
         self._group_mask = torch.ones(0)
         self._rows: list[list[float]] = []
         self.probe = None
         self.profile: list[float] = []
         self.reaches: list[float] = []  # one per validation epoch
 
-    def on_fit_start(self, trainer, module):
-        self._parameters = list(module.named_parameters())  # walking the module tree each step costs more
-
     def on_before_optimizer_step(self, trainer, module, optimizer):  # Lightning calls this before clipping
+        if self._module is not module:  # walking the module tree on every step costs more than the rest
+            self._module, self._parameters = module, list(module.named_parameters())
         named = [(n, p.grad) for n, p in self._parameters if p.grad is not None]
         if not named:
             return
@@ -81,8 +80,8 @@ class GradientDiagnostics(pl.Callback):
     def _groups(self, named, device) -> torch.Tensor:
         """[3, P] membership of each parameter in the total, the ih and the hh group, built once per run."""
         names = tuple(n for n, _ in named)
-        if self._group_names != names:
-            self._group_names = names
+        if self._group_key != (names, device):
+            self._group_key = (names, device)
             rows = [[True] * len(names), ["weight_ih" in n for n in names], ["weight_hh" in n for n in names]]
             self._group_mask = torch.tensor(rows, device=device)
         return self._group_mask

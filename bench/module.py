@@ -81,9 +81,8 @@ class SeqModule(pl.LightningModule):
         self.history: list[dict] = []  # one row per epoch: train/loss and every scalar val metric
         self.print_epochs = False
         self._recent: list[tuple[int, torch.Tensor]] = []  # (step, loss) since the host last looked at them
-        self._bad: tuple[int, float] | None = (
-            None  # the first step with a non-finite training loss, and the loss
-        )
+        # the first step with a non-finite training loss on this rank, and the loss
+        self._bad: tuple[int, float] | None = None
 
     def __setattr__(self, name, value):
         # Lightning names the hook it is in on the module around every hook call, about 50 times a step; that
@@ -143,7 +142,7 @@ class SeqModule(pl.LightningModule):
         """Raise Diverged on every DDP rank together when any rank has seen a non-finite training loss."""
         if self._recent and self._bad is None:
             steps, losses = zip(*self._recent, strict=True)
-            values = torch.stack(losses).float().tolist()  # one host read
+            values = torch.stack(losses).tolist()  # one host read
             self._bad = next(
                 ((s, v) for s, v in zip(steps, values, strict=True) if not math.isfinite(v)), None
             )
@@ -152,7 +151,16 @@ class SeqModule(pl.LightningModule):
         if self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if not finite:
-            raise Diverged(*(self._bad or (self.global_step, math.nan)))
+            raise Diverged(*self._first_bad())
+
+    def _first_bad(self) -> tuple[int, float]:
+        """The first non-finite step over all ranks, and its loss: one collective, only once a run diverged."""
+        step, loss = self._bad or (math.inf, math.nan)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            mine = torch.tensor([step, loss], dtype=torch.float64, device=self.device)
+            rows = self.trainer.strategy.all_gather(mine).reshape(-1, 2).tolist()  # [world, 2]
+            step, loss = min(rows, key=lambda row: row[0])
+        return (int(step), loss) if math.isfinite(step) else (self.global_step, math.nan)
 
     def on_validation_start(self):
         if self.trainer.state.fn == "fit":  # validation inside fit: never on the weights of a diverged step

@@ -5,14 +5,18 @@
 # every task in fp32 and bf16-mixed. Each step has its own time limit and appends to $OUT/log.txt as it
 # goes, so a step that fails or a run cut short still returns what came before it.
 #
-# PARTS picks the steps (default: all, in this order), so the check fits the per-call limit in pieces.
+# PARTS picks the steps (default: all, in this order). One call has at most 10 minutes: harness (at most 300 s)
+# with tests (200 s) in one call, ci (240 s) in a second, speed (8 runs of at most 60 s) in a third.
 #
 # Before: the wheels and data that benchmarks/gpu_env.sh names, carried.
-# run: PARTS="harness tests" bash benchmarks/gpu_check.sh   (then PARTS="ci speed")
+# run: PARTS="harness tests" bash benchmarks/gpu_check.sh   (then PARTS=ci, then PARTS=speed)
 set -uo pipefail
 OUT="${OUT:-gpu-check}"
 PARTS="${PARTS:-harness tests ci speed}"
 want() { [[ " $PARTS " == *" $1 "* ]]; }
+for part in $PARTS; do
+  [[ " harness tests ci speed " == *" $part "* ]] || { echo "unknown part '$part'; valid: harness tests ci speed"; exit 2; }
+done
 . benchmarks/gpu_env.sh
 
 if want harness; then
@@ -43,20 +47,20 @@ if want ci; then
 fi
 
 if want speed; then
-  step "steps/s per task, fp32 and bf16-mixed (2 epochs each, default sizes)"
+  step "steps/s per task, fp32 and bf16-mixed (2 epochs each, default sizes); a line per run as it ends"
   for p in 32 bf16-mixed; do
     for t in speech forecast probes lm; do
-      timeout 90 python -m bench run --task "$t" --accelerator gpu --precision "$p" --max-epochs 2 \
+      timeout 60 python -m bench run --task "$t" --accelerator gpu --precision "$p" --max-epochs 2 \
         --out "/tmp/runs-$p" >"/tmp/run-$t-$p.txt" 2>&1 || tail -3 "/tmp/run-$t-$p.txt" | tee -a "$LOG"
-    done
-  done
-  python - /tmp <<'PY' 2>&1 | tee -a "$LOG"
+      python - "/tmp/runs-$p" "$t" <<'PY' 2>&1 | tee -a "$LOG"
 import json, pathlib, sys
-for f in sorted(pathlib.Path(sys.argv[1]).glob("runs-*/*.json")):
+for f in pathlib.Path(sys.argv[1]).glob(f"{sys.argv[2]}-*.json"):
     r = json.loads(f.read_text())
     e = r["env"]
     print(r["task"], e["precision"], r["status"], r.get("steps_per_s"), r["wall_time_s"], e["device"], e["rnn_kernel"])
 PY
+    done
+  done
   tar czf "$OUT/runs.tgz" -C /tmp --exclude="*.ckpt" runs-32 runs-bf16-mixed 2>/dev/null
 fi
 

@@ -135,7 +135,7 @@ def profile_both(cfg, steps: int, out: Path) -> None:
         ops = sum(e.count for e in events if e.key.startswith("aten::"))
         device_us = sum(e.self_device_time_total for e in events)
         print(
-            f"profile {side}: {seconds / steps * 1e3:.3f} ms/step, {ops / steps:.1f} aten ops/step, "
+            f"profile {side}: {seconds / steps * 1e3:.3f} ms/step, {ops / steps:.1f} aten ops/step (nested too), "
             f"device busy {device_us / 1e6 / seconds:.0%}"
         )
         for e in events:  # launches, copies and every call that makes the host wait for the device

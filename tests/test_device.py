@@ -1,11 +1,13 @@
 """GPU correctness and speed, checked on a CPU: tensors made in the training loop name their device, the
 training loop reads nothing back to the host per step, lengths stay on the host, divergence found late still
-names its first step."""
+names its first step, on any rank."""
 
 import ast
 import collections
 import json
+import math
 import traceback
+import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from pytorch_lightning.callbacks import Callback
 import bench.module
 import bench.runner
 import tasks
+from bench.base.errors import Diverged
 from bench.cli import main
 from bench.config import resolve
 from bench.module import SeqModule
@@ -143,3 +146,24 @@ def test_divergence_read_late_still_names_its_first_step(tmp_path, capsys, monke
     rec = json.loads(open(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("record: ")).read())
     assert rec["status"] == "diverged" and rec["diverged_step"] == 2 and rec["steps"] == 4
     assert "non-finite training loss (nan) at step 2" in rec["reason"]
+
+
+def test_divergence_on_another_rank_names_that_ranks_first_step():
+    """Under DDP every rank stops together; the record (rank 0's) names the first non-finite step over all
+    ranks. A stand-in strategy plays a second rank whose loss went NaN at step 3."""
+
+    class TwoRanks:
+        def reduce_boolean_decision(self, decision, all=True):
+            return False  # the other rank saw a non-finite loss
+
+        def all_gather(self, mine):
+            return torch.stack([mine, torch.tensor([3.0, math.nan], dtype=torch.float64)])
+
+    task = tasks.get("speech")
+    cfg = resolve({"dataset": "dtmf", "hidden_size": 8})
+    module = SeqModule(cfg, task, {"input_size": 20, "num_classes": 10, "classes": list("0123456789")})
+    module._trainer = types.SimpleNamespace(strategy=TwoRanks(), world_size=2)
+    module._recent = [(5, torch.tensor(1.0))]  # this rank: finite
+    with pytest.raises(Diverged, match=r"\(nan\) at step 3") as err:
+        module._check_finite()
+    assert err.value.step == 3

@@ -64,7 +64,6 @@ def test_norms_clip_decision_and_nonfinite_steps():
     model = nn.Module()
     model.rnn = nn.RNN(2, 3)
     diag = GradientDiagnostics(parse_clip("norm:1.0"))
-    diag.on_fit_start(None, model)
     for scale in (0.01, 0.01, 0.01, 10.0, math.inf):
         for p in model.parameters():
             p.grad = torch.full_like(p, scale)
@@ -76,7 +75,6 @@ def test_norms_clip_decision_and_nonfinite_steps():
     assert diag.clipped == 2  # 10.0 and inf exceed the limit; 0.01 does not
     assert s["grad/spikes"] == 1  # the 10.0 step is over 10x the median finite norm
     value = GradientDiagnostics(parse_clip("value:0.5"))
-    value.on_fit_start(None, model)
     value.on_before_optimizer_step(None, model, None)
     model.rnn.weight_hh_l0.grad.fill_(math.inf)  # one group non-finite: the other keeps its norm
     model.rnn.weight_ih_l0.grad.fill_(1.0)
