@@ -98,7 +98,7 @@ def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False)
         inference_mode=False,  # evaluation runs under no_grad instead, so the gradient probe can use autograd
     )
     # Deterministic mode would also fill every new tensor with NaN before use: one more kernel per allocation
-    # (about 65 per language-model step). No op here reads memory it did not write, so runs still repeat exactly
+    # (about 70 per language-model step). No op here reads memory it did not write, so runs still repeat exactly
     # (tests/test_train.py), as torch's documentation of this flag allows.
     torch.utils.deterministic.fill_uninitialized_memory = False
     return trainer

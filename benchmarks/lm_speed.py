@@ -9,18 +9,22 @@ out the noise of a busy machine; the best run of each side and the median ratio 
 On a GPU both sides keep the token streams on the device (as pytorch/examples does) and the clocks wait for
 the device at the end of the epoch. The last line is `ratio bench/plain R` (best of each side).
 
-With --profile DIR, one more run of each side (30 steps) goes under torch.profiler over exactly its timed
-region. It prints, per step, the host time, the ops and the kernel launches, every synchronising call (a step
-that waits for the device cannot queue the next one), and how busy the device was. The traces go to DIR.
+With --profile DIR, one more run of each side (30 steps) goes under torch.profiler and cProfile over exactly
+its timed region. It prints, per step, the host time, the Python calls, the ops, the NaN fills and the kernel
+launches, every synchronising call (a step that waits for the device cannot queue the next one), and how busy
+the device was. The traces go to DIR.
 
 run: BENCH_DATA=../shared/data python benchmarks/lm_speed.py --steps 40 --repeats 3 --hidden-size 32
 """
 
 import argparse
+import cProfile
 import dataclasses
+import pstats
 import statistics
 import tempfile
 import time
+import types
 import warnings
 from pathlib import Path
 
@@ -37,22 +41,23 @@ from bench.runner import Throughput, make_trainer
 
 
 class Window:
-    """The timed region of a side: a clock that waits for the device at its end, and a profiler if given."""
+    """The timed region of a side: a clock that waits for the device at its end, and profilers if given
+    (anything with start() and stop())."""
 
-    def __init__(self, profiler=None):
-        self.profiler, self.seconds = profiler, 0.0
+    def __init__(self, *profilers):
+        self.profilers, self.seconds = profilers, 0.0
 
     def start(self) -> None:
-        if self.profiler:
-            self.profiler.start()
+        for p in self.profilers:
+            p.start()
         self.t = time.perf_counter()
 
     def stop(self, device: torch.device) -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         self.seconds = time.perf_counter() - self.t
-        if self.profiler:
-            self.profiler.stop()
+        for p in reversed(self.profilers):
+            p.stop()
 
 
 class EpochClock(Callback):
@@ -128,14 +133,24 @@ def profile_both(cfg, steps: int, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for side, timer in SIDES:
         pl.seed_everything(cfg.seed, verbose=False)
-        window = Window(profile(activities=activities))
+        torch_profile, python_calls = profile(activities=activities), cProfile.Profile()
+        window = Window(
+            torch_profile, types.SimpleNamespace(start=python_calls.enable, stop=python_calls.disable)
+        )
         seconds = timer(cfg, dm, SeqModule(cfg, dm.task, dm.info), window)
-        events = window.profiler.key_averages()
-        window.profiler.export_chrome_trace(str(out / f"{side}.json"))
+        events = torch_profile.key_averages()
+        torch_profile.export_chrome_trace(str(out / f"{side}.json"))
         ops = sum(e.count for e in events if e.key.startswith("aten::"))
+        top = sum(  # the ops the step's own code calls, not those an op calls inside itself
+            e.name.startswith("aten::") and not (e.cpu_parent and e.cpu_parent.name.startswith("aten::"))
+            for e in torch_profile.events()
+        )
+        fills = sum(e.count for e in events if e.key == "aten::fill_")
         device_us = sum(e.self_device_time_total for e in events)
         print(
-            f"profile {side}: {seconds / steps * 1e3:.3f} ms/step, {ops / steps:.1f} aten ops/step (nested too), "
+            f"profile {side}: {seconds / steps * 1e3:.3f} ms/step under both profilers, per step "
+            f"{pstats.Stats(python_calls).total_calls / steps:.0f} Python calls, {top / steps:.1f} top-level aten "
+            f"ops ({ops / steps:.1f} with nested ones), {fills / steps:.1f} aten::fill_; "
             f"device busy {device_us / 1e6 / seconds:.0%}"
         )
         for e in events:  # launches, copies and every call that makes the host wait for the device
