@@ -1,4 +1,4 @@
-"""Command line: python -m bench {run, sweep, table, board, reproduce, generate, tasks, models} ...
+"""Command line: python -m bench {run, sweep, table, board, reproduce, generate, tasks, models, doctor} ...
 
 run: python -m bench run --task speech --model lstm --clip norm:1.0
 """
@@ -60,6 +60,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, one_line(f"error: {message}; see `{self.prog} --help`") + "\n")
 
+    help_tail = (
+        None  # a function whose text ends --help, called only when help is shown (it may import tasks)
+    )
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        return f"{text}\n{self.help_tail()}\n" if self.help_tail else text
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="bench", description="seqbench: recurrent sequence model benchmarks")
@@ -69,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # else argparse reads a task option such as --mode as an abbreviation of --model
         help="train and test one configuration, write its record",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=task_options_help(),
     )
+    run.help_tail = task_options_help
     for f in run_fields():  # flags, their help and their types from RunConfig's declarations
         flag, text = f"--{f.name.replace('_', '-')}", flag_help(f).replace("%", "%%")
         if f.type is bool:
@@ -122,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=None, help="random seed for a reproducible sample")
     sub.add_parser("tasks", help="list registered tasks and their datasets")
     sub.add_parser("models", help="list registered models")
+    sub.add_parser("doctor", help="load every compiled extension, show versions, hardware and data found")
     return parser
 
 
@@ -150,11 +159,10 @@ def cmd_run(args, extras) -> int:
         return 0
     status = record.status
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics.items() if k.startswith("test/"))
-    print(
-        f"status: {status}"
-        + (f" ({record.reason})" if record.reason else "")
-        + (f"; {metrics}" if metrics else "")
-    )
+    reason = (
+        f" ({record.reason})" if record.reason and status != Status.FAILED else ""
+    )  # failed: on stderr, once
+    print(f"status: {status}{reason}" + (f"; {metrics}" if metrics else ""))
     if record.checkpoint:
         print(f"checkpoint: {record.checkpoint}")
     if record.wandb:
@@ -248,6 +256,12 @@ def cmd_generate(args, extras) -> int:
     return cmd_generate(args, extras)
 
 
+def cmd_doctor(args, extras) -> int:
+    from bench.doctor import cmd_doctor
+
+    return cmd_doctor(args, extras)
+
+
 COMMANDS = {
     "run": cmd_run,
     "generate": cmd_generate,
@@ -257,15 +271,17 @@ COMMANDS = {
     "reproduce": cmd_reproduce,
     "tasks": cmd_tasks,
     "models": cmd_models,
+    "doctor": cmd_doctor,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
-    if extras and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        parser = build_parser()  # the run flags come from RunConfig, whose module imports the tasks
+        args, extras = parser.parse_known_args(argv)
+        if extras and args.command != "run":
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
         return COMMANDS[args.command](args, extras)
     except BenchError as e:
         print(one_line(f"error: {e}"), file=sys.stderr)
@@ -273,3 +289,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside a run (a run records itself as interrupted)
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (ImportError, OSError) as e:  # a compiled extension that does not load: the doctor's line
+        from bench.doctor import cmd_doctor, explain
+
+        if (line := explain(e)) is None:
+            raise
+        if argv[:1] == ["doctor"]:  # the flags list the tasks, which failed to import: the doctor says why
+            return cmd_doctor(None, [])
+        print(one_line(f"error: {line}"), file=sys.stderr)
+        return 1

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import models
-import tasks
 from bench import optim
 from bench.base.errors import BenchError
 from bench.base.options import check_declared, option
@@ -32,12 +31,20 @@ def _strategies() -> list[str]:
     return ["auto", *StrategyRegistry.available_strategies()]
 
 
+def _tasks():
+    """The task registry, imported on first use: building the CLI's flags loads no task module (and none of
+    the compiled extensions a task needs, which `bench doctor` must be able to report on)."""
+    import tasks
+
+    return tasks
+
+
 @dataclass
 class RunConfig:
     """Hyper-parameters every task shares, each declared with its help and rule (bench.base.options: one
     validator checks them, `bench run --help` prints them); task-specific ones are the task's `Options`."""
 
-    task: str = option("speech", "task family (see `bench tasks`)", choices=tasks.names)
+    task: str = option("speech", "task family (see `bench tasks`)", choices=lambda: _tasks().names())
     dataset: str = option("", "dataset of the task (empty: the task's default; see `bench tasks`)")
     model: str = option("lstm", "recurrent cell (see `bench models`)", choices=models.names)
     clip: str = option("none", "gradient clipping: none | norm:<max> | value:<max>, max > 0")
@@ -177,7 +184,7 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
     files = {id(layer): Path(config_file) for layer in layers}  # layer -> its file, for errors with a line
     layers.append({k: v for k, v in overrides.items() if v is not None})
     task_name = next((layer["task"] for layer in reversed(layers) if "task" in layer), RunConfig.task)
-    task = tasks.get(_coerce("task", task_name, RunConfig.task))
+    task = _tasks().get(_coerce("task", task_name, RunConfig.task))
     task_file = CONFIG_DIR / f"{task.name}.yaml"
     if task_file.is_file():
         layers.insert(0, read_yaml(task_file))
@@ -229,7 +236,7 @@ def located(error: BenchError, path: Path | None, key) -> BenchError:
 def validate(cfg: RunConfig) -> None:
     """The declared rules of every field and task option (bench.base.options), then the rules that tie
     fields together."""
-    tasks.get(cfg.task).check_dataset(cfg.dataset)
+    _tasks().get(cfg.task).check_dataset(cfg.dataset)
     cfg.clipping  # noqa: B018  (parsed here: a bad setting fails before any work)
     check_declared(cfg)
     check_declared(cfg.options)
@@ -262,7 +269,7 @@ def from_saved(data: dict) -> RunConfig:
     known = {f.name for f in fields(RunConfig)}
     cfg = RunConfig(**{k: v for k, v in data.items() if k in known})
     options = cfg.options if isinstance(cfg.options, dict) else {}
-    cfg.options = tasks.get(cfg.task).Options(**options)
+    cfg.options = _tasks().get(cfg.task).Options(**options)
     return cfg
 
 

@@ -125,13 +125,7 @@ class GradientDiagnostics(pl.Callback):
         if self.probe is None:
             self.probe = probe_batch(trainer, module)
         x, y = self.probe
-        feats = module.input_layer(x)  # [B, T, F]
-
-        def loss_fn(f):
-            out, _ = module.encoder(f)
-            return module.task.final_loss(module.head(out, None), y)
-
-        self.profile = temporal_profile(loss_fn, feats)
+        self.profile = temporal_profile(lambda f: probe_loss(module, f, x, y), module.input_layer(x))
         self.reaches.append(reach(self.profile))
         # through Lightning's logging: into the epoch's history row, the progress bar's metrics and W&B
         module.log("grad/reach", self.reaches[-1], rank_zero_only=True)
@@ -156,6 +150,13 @@ class GradientDiagnostics(pl.Callback):
             out["grad/reach"] = reach(self.profile)  # at the last validation epoch
             out["grad/reach_median"] = _median([r for r in self.reaches if not math.isnan(r)])
         return out
+
+
+def probe_loss(module, feats: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The final-step loss of the probe batch from its features: through the module's own forward (the task's
+    output step included), so the profile is measured on the loss that is trained."""
+    pred, _ = module.from_features(feats, x)
+    return module.task.final_loss(pred, y)
 
 
 def _median(values: list[float]) -> float:

@@ -93,7 +93,11 @@ class SeqModule(pl.LightningModule):
             super().__setattr__(name, value)
 
     def forward(self, x, lengths=None, state=None):
-        feats = self.input_layer(x)  # [B, T, F]
+        return self.from_features(self.input_layer(x), x, lengths, state)  # input layer: x -> [B, T, F]
+
+    def from_features(self, feats, x, lengths=None, state=None):
+        """encoder -> head -> the task's output step, from the features [B, T, F] of the batch's x: the forward
+        that training runs, and the one the gradient probe differentiates with respect to `feats`."""
         out, state = self.encoder(feats, lengths, state)  # [B, T, H * dirs]
         pred = self.head(out, lengths)
         return (self.output(pred, x) if self.output else pred), state

@@ -40,7 +40,9 @@ def publish(record: Record, record_path: Path, run_dir: Path) -> tuple[Record, P
     """Write the record where it belongs; returns (the record as written, its path)."""
     work = work_dir(run_dir)
     if record.finished:
-        record = Record.from_json(_rebase(record.to_json(), str(work), str(run_dir)))
+        moved = _rebase(record.to_json(), str(work), str(run_dir))  # as the config named it
+        moved = _rebase(moved, os.path.realpath(work), os.path.realpath(run_dir))  # as Lightning resolved it
+        record = Record.from_json(moved)
         old = run_dir.with_name(f".{run_dir.name}.old-{os.getpid()}")
         if run_dir.exists():
             run_dir.rename(old)

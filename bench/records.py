@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,13 @@ from bench.config import config_hash
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a run ended; a str, so records keep plain strings in JSON and compare equal to them."""
 
     OK = "ok"  # trained, tested, its checkpoint in place
     DIVERGED = "diverged"  # stopped at a non-finite training loss; finished, with its history
     FAILED = "failed"  # an error; the reason (and traceback) are in the record
     INTERRUPTED = "interrupted"  # Ctrl-C or a stopped sweep; a resume reruns it
-
-    def __str__(self) -> str:  # "ok", not "Status.OK", in f-strings on every Python
-        return self.value
 
 
 # Results: a sweep does not rerun them, and a failed attempt never replaces them.

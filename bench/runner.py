@@ -31,10 +31,12 @@ from bench.module import SeqModule
 from bench.publish import publish, work_dir
 from bench.records import Record, Status, environment
 
-# Lightning advertises its cloud logger on every Trainer, and torch deprecates a class that Lightning 2.6 still
-# uses: neither line is something a user of this suite can act on.
+# Lightning advertises its cloud logger on every Trainer, names the work folder's checkpoint that testing restores
+# (gone once the run is published: the run prints the final path), and torch deprecates a class that Lightning
+# 2.6 still uses: no line of these is something a user of this suite can act on.
+_QUIET = ("litlogger", "Restoring states from the checkpoint", "Loaded model weights from the checkpoint")
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
-    lambda r: "litlogger" not in r.getMessage()
+    lambda r: not any(q in r.getMessage() for q in _QUIET)
 )
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 # SeqModule keeps `lengths` on the host in its own transfer_batch_to_device, on purpose.

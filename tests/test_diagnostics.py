@@ -140,3 +140,33 @@ def test_clip_rate_in_a_real_run(tmp_path, capsys, clip, rate):
         4
     )
     assert rec["baselines"]["trivial"]["test/loss"] == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("task_name", tasks.names())
+def test_the_probe_differentiates_the_loss_that_is_trained(task_name):
+    """The temporal profile's loss is the training loss at the last step, output step included: forecasting's
+    default input normalization (norm=last) subtracts each window's last value and its output adds it back."""
+    from bench.base.batching import TensorDataModule
+    from bench.config import resolve
+    from bench.diagnostics import probe_loss
+    from bench.module import SeqModule
+
+    task = tasks.get(task_name)
+    cfg = resolve({"task": task_name, "dataset": task.offline_dataset, "hidden_size": 8, "batch_size": 4})
+    dm = TensorDataModule(task, cfg)
+    dm.prepare_data()
+    dm.setup()
+    module = SeqModule(cfg, task, dm.info).eval()
+    batch = next(iter(dm.val_dataloader()))
+    x, y = batch["x"][:4], batch["y"][:4]
+    if (lengths := batch.get("lengths")) is not None:
+        x = x[:, : int(lengths[:4].min())]
+    trained = task.final_loss(module(x)[0], y)
+    assert torch.allclose(probe_loss(module, module.input_layer(x), x, y), trained)
+    if task_name == "forecast":
+        assert (
+            module.output is not None
+        )  # the case that differed: without the output step the loss is another
+        pred, _ = module.from_features(module.input_layer(x), x)
+        unshifted = module.head(module.encoder(module.input_layer(x))[0], None)
+        assert not torch.allclose(task.final_loss(unshifted, y), trained) and pred.shape == unshifted.shape

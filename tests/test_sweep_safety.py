@@ -22,7 +22,7 @@ SUITE = """
 models: [rnn, gru]
 clips: [none]
 seeds: [0, 1]
-common: {threads: 1, max_epochs: 3, hidden_size: 8}
+common: {threads: 1, max_epochs: 20, patience: 20, hidden_size: 8}
 tasks:
   speech: {datasets: [dtmf], train_limit: 64}
 """
@@ -48,6 +48,13 @@ def wait_for(condition, timeout=120.0):
             return True
         time.sleep(0.2)
     raise AssertionError("timed out waiting")
+
+
+def training(out, stem: str) -> bool:
+    """The event a test waits for: the cell's run process printed its first epoch line (it is in training,
+    with 19 epochs still to go), so a signal sent now reaches a run, not an import or a finished process."""
+    log = out / "logs" / f"{stem}.log"
+    return log.is_file() and "epoch 0: " in log.read_text() and not (out / f"{stem}.json").exists()
 
 
 def owners(out) -> dict:
@@ -116,12 +123,11 @@ def test_kill_9_of_a_sweep_then_resume_loses_nothing_and_runs_nothing_twice(suit
     suite = load_suite(str(suite_file), str(out))
     sweep = start_sweep(suite_file, out, jobs=1)
 
-    def running_after_a_finished_one():
+    def training_after_a_finished_one():
         done = {p.stem for p in finished(suite)}
-        return done and [o["child"] for s, o in owners(out).items() if s not in done and o.get("child")]
+        return done and [s for s, o in owners(out).items() if o.get("child") and training(out, s)]
 
-    wait_for(running_after_a_finished_one)
-    time.sleep(1.0)  # into the run
+    wait_for(training_after_a_finished_one)
     done = finished(suite)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
@@ -153,14 +159,13 @@ def test_ctrl_c_records_running_cells_as_interrupted_and_resume_reruns_them(suit
     out = tmp_path / "runs"
     suite = load_suite(str(suite_file), str(out))
     sweep = start_sweep(suite_file, out, jobs=2)
-    wait_for(lambda: len([o for o in owners(out).values() if o.get("child")]) == 2)
-    time.sleep(1.5)  # inside the runs
+    wait_for(lambda: len([s for s, o in owners(out).items() if o.get("child") and training(out, s)]) == 2)
     sweep.send_signal(signal.SIGINT)
     _, err = sweep.communicate(timeout=120)
     assert sweep.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("error: interrupted; ")
     statuses = [r.status for c in suite.cells if (r := read_record(record_paths(c.cfg)[0], warn=False))]
-    assert "failed" not in statuses and statuses.count("interrupted") >= 1
+    assert "failed" not in statuses and statuses.count("interrupted") == 2  # both were in training
     assert main(["sweep", str(suite_file), "--out", str(out)]) == 0  # interrupted cells rerun without flags
     assert len(finished(suite)) == 4
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,6 +115,20 @@ def test_run_writes_record_checkpoint_and_prints_record_last(tmp_path, capsys):
     assert rec["config"]["options"]["train_limit"] == 64 and rec["env"]["torch"] == torch.__version__
     assert (tmp_path / "runs" / path.split("/")[-1].removesuffix(".json") / "best.ckpt").is_file()
     assert rec["params"] == sum(p.numel() for p in models.build("lstm", 20, 16).parameters()) + 16 * 10 + 10
+    assert out[-2] == f"checkpoint: {rec['checkpoint']}" and Path(rec["checkpoint"]).is_file()
+
+
+def test_a_relative_out_prints_and_records_the_published_checkpoint(tmp_path, capsys, monkeypatch):
+    """Lightning resolves the work folder to an absolute path; the record and the printed line still name the
+    checkpoint where it is once the run finished, not the work folder that no longer exists."""
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(
+        ["--dataset", "dtmf", "--max-epochs", "1", "--hidden-size", "8", "--out", "runs"], capsys
+    )
+    rec = json.loads(Path(out[-1].removeprefix("record: ")).read_text())
+    assert code == 0 and out[-2] == f"checkpoint: {rec['checkpoint']}"
+    assert Path(rec["checkpoint"]).is_file() and ".partial" not in rec["checkpoint"]
+    assert rec["checkpoint"] == str((tmp_path / Path(out[-1][8:]).with_suffix("") / "best.ckpt").resolve())
 
 
 def poison_loss(monkeypatch, call: int = 3) -> None:
@@ -158,7 +173,8 @@ def test_failed_run_exits_nonzero_with_a_record(tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(["--dataset", "dtmf", "--out", str(tmp_path)], capsys)
     rec = json.loads(open(out[-1].removeprefix("record: ")).read())
     assert code == 1 and rec["status"] == "failed" and rec["reason"] == "RuntimeError: disk on fire"
-    assert "Traceback" in rec["traceback"] and err[-1] == "error: RuntimeError: disk on fire"
+    assert "Traceback" in rec["traceback"] and err == ["error: RuntimeError: disk on fire"]
+    assert out[0] == "status: failed"  # the reason once, on stderr
 
 
 def test_baselines_by_hand():
