@@ -20,7 +20,7 @@ def run_fields() -> list:
 
 
 def task_options_help() -> str:
-    import tasks
+    from bench import tasks
     from bench.base.options import describe
 
     lines = ["task options (pass as --name value; also accepted as keys in --config FILE):"]
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
             run.add_argument(flag, dest=f.name, type=f.type, help=text)
     run.add_argument("--config", help="flat YAML file of overrides (unknown keys are errors)")
     sweep = sub.add_parser("sweep", help="run every cell of a suite that has no finished record")
-    sweep.add_argument("suite", help="suite name (configs/suites/NAME.yaml) or a .yaml path")
+    sweep.add_argument("suite", help="suite name (bench/configs/suites/NAME.yaml) or a .yaml path")
     sweep.add_argument(
         "--jobs",
         type=int,
@@ -177,7 +177,7 @@ def cmd_run(args, extras) -> int:
 
 
 def cmd_tasks(args, extras) -> int:
-    import tasks
+    from bench import tasks
 
     for name in tasks.names():
         t = tasks.get(name)
@@ -190,7 +190,7 @@ def cmd_tasks(args, extras) -> int:
 
 
 def cmd_models(args, extras) -> int:
-    import models
+    from bench import models
 
     for name in models.names():
         print(f"{name:10s} {models.DESCRIPTIONS[name]}")

@@ -1,6 +1,6 @@
 """Run configuration: typed dataclass defaults, flat YAML overrides, unknown keys rejected, a stable hash.
 
-Resolution order (later wins): RunConfig defaults < task option defaults < configs/<task>.yaml
+Resolution order (later wins): RunConfig defaults < task option defaults < bench/configs/<task>.yaml
 < --config FILE < command-line flags.
 
 run: python -c "from bench.config import resolve; print(resolve({'task': 'speech', 'model': 'gru'}))"
@@ -15,14 +15,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import models
-from bench import optim
+from bench import models, optim
 from bench.base.errors import BenchError
 from bench.base.options import check_declared, option
 from bench.checks import SEED_MAX, check_out, read_mapping, yaml_line
-from models.recurrent import LAYERS
+from bench.models.recurrent import LAYERS
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found in a wheel as in a checkout
 
 
 def _strategies() -> list[str]:
@@ -34,7 +33,7 @@ def _strategies() -> list[str]:
 def _tasks():
     """The task registry, imported on first use: building the CLI's flags loads no task module (and none of
     the compiled extensions a task needs, which `bench doctor` must be able to report on)."""
-    import tasks
+    from bench import tasks
 
     return tasks
 

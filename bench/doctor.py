@@ -190,7 +190,7 @@ def _hardware() -> list[str]:
 
 def _data() -> list[str]:
     from bench.base import datasets
-    from tasks import REGISTRY
+    from bench.tasks import REGISTRY
 
     roots = ", ".join(str(r) for r in datasets.data_roots())
     lines = [f"data folders (BENCH_DATA, BENCH_CACHE, default): {roots}"]

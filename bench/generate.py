@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.config import config_hash, from_saved
 from bench.module import SeqModule
 from bench.records import Record, Status
-from tasks.lm_sample import sample
+from bench.tasks.lm_sample import sample
 
 
 def checkpoint_path(run: str) -> tuple[Path, str | None]:

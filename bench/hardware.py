@@ -13,7 +13,7 @@ import os
 import torch
 
 from bench.base.errors import BenchError
-from models.recurrent import CELLS, onednn
+from bench.models.recurrent import CELLS, onednn
 
 # Lightning runs "16-mixed" on a CPU as bf16 (it says so in a warning); both autocast the CPU to bf16.
 CPU_AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.bfloat16}

@@ -11,8 +11,7 @@ import torch
 import torchmetrics
 from torch import nn
 
-import models
-from bench import optim
+from bench import models, optim
 from bench.base.errors import Diverged
 
 STAGES = ("train", "val", "test")

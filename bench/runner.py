@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-import tasks
+from bench import tasks
 from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError, Diverged
 from bench.config import RunConfig, config_hash

@@ -1,6 +1,6 @@
 """Suites: YAML grids of tasks x datasets x models x clip settings x seeds, expanded into run cells.
 
-A suite file (configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`, optional `common` overrides for
+A suite file (bench/configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`, optional `common` overrides for
 every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
 grid axis, e.g. `seq_len: [50, 200]`; `datasets` may map each dataset to its own overrides, and a task may map
 to a list of such entries, each with a `label` that names its rows, e.g. a second FSDD row trained to

@@ -30,7 +30,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-import tasks
+from bench import tasks
 from bench.locks import CellBusy, cell_lock
 from bench.publish import write_unfinished
 from bench.records import FINISHED, Record, Status, read_record

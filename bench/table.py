@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.records import Status, read_record
 from bench.runner import record_paths

@@ -25,8 +25,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's packages, not an install
 
-import models  # noqa: E402
-from tasks.probes import adding  # noqa: E402
+from bench import models  # noqa: E402
+from bench.tasks.probes import adding  # noqa: E402
 
 MODES = ("full", "truncated", "checkpoint")
 

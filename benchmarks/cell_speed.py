@@ -14,8 +14,8 @@ import time
 
 import torch
 
-import models
-from models.normalized import ScriptedRecurrent
+from bench import models
+from bench.models.normalized import ScriptedRecurrent
 
 VARIANTS = {  # name -> builder(cell, input, hidden)
     "fused": lambda cell, f, h: models.build(cell, f, h),

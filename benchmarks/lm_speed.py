@@ -32,7 +32,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-import tasks
+from bench import tasks
 from bench.base.batching import TensorDataModule
 from bench.config import resolve
 from bench.diagnostics import GradientDiagnostics
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="training steps per timed run")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each side, alternated")
     parser.add_argument(
-        "--hidden-size", type=int, help="default: configs/lm.yaml's (512); 32 is overhead-bound"
+        "--hidden-size", type=int, help="default: bench/configs/lm.yaml's (512); 32 is overhead-bound"
     )
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")

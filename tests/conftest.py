@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent

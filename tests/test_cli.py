@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import tasks
+from bench import tasks
 from bench.cli import main
 from tests.conftest import ROOT, usage_error
 

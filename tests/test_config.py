@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.base.options import check_declared, describe, option
 from bench.config import RunConfig, config_hash, parse_clip, resolve
@@ -29,7 +29,7 @@ def test_layers_override_in_order(tmp_path):
         40,
         "fsdd",
         "official",
-    )  # configs/speech.yaml
+    )  # bench/configs/speech.yaml
     f = tmp_path / "c.yaml"
     f.write_text("max_epochs: 3\nsplit: speaker\nlr: 0.01\n")
     cfg = resolve({"model": "gru", "lr": 0.5}, str(f))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.cli import main
 from tests.conftest import ROOT
 

@@ -16,7 +16,7 @@ from pytorch_lightning.callbacks import Callback
 
 import bench.module
 import bench.runner
-import tasks
+from bench import tasks
 from bench.base.errors import Diverged
 from bench.cli import main
 from bench.config import resolve

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-import tasks
+from bench import tasks
 from bench.cli import main
 from bench.config import parse_clip
 from bench.diagnostics import GradientDiagnostics, reach, temporal_profile
-from tasks.probes import PROBES as DECLARED
-from tasks.probes import adding, copy_memory
+from bench.tasks.probes import PROBES as DECLARED
+from bench.tasks.probes import adding, copy_memory
 
 PROBES = tasks.get("probes")
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from tasks import forecast
-from tasks import series as ts
+from bench.tasks import forecast
+from bench.tasks import series as ts
 from tests.conftest import usage_error
 
 FC = tasks.get("forecast")

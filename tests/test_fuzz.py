@@ -11,8 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import tasks
-from bench import runner
+from bench import runner, tasks
 from bench.cli import main, run_fields
 from bench.config import resolve
 from bench.records import Record, Status, write_json

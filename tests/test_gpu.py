@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-import tasks
 from bench import generate as gen
+from bench import tasks
 from bench.cli import main
 from tests.test_ddp import TINY
 

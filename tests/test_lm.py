@@ -8,8 +8,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-import tasks
 from bench import generate as gen
+from bench import tasks
 from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError
 from bench.cli import main
@@ -17,7 +17,7 @@ from bench.config import resolve
 from bench.module import SeqModule
 from bench.records import Record
 from bench.runner import run
-from tasks import lm, lm_text
+from bench.tasks import lm, lm_text
 from tests.conftest import usage_error
 
 LM = tasks.get("lm")

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.base.datasets import file_digest
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from tasks import lm_text
+from bench.tasks import lm_text
 from tests.conftest import ROOT, usage_error
 
 LM = tasks.get("lm")

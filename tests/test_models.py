@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-import models
+from bench import models
 from bench.base.errors import BenchError
-from models.recurrent import final_features
+from bench.models.recurrent import final_features
 
 
 @pytest.mark.parametrize("name", models.names())

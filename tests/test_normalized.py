@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import models
+from bench import models
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from models.normalized import BN_MAX_STEPS, ScriptedRecurrent
+from bench.models.normalized import BN_MAX_STEPS, ScriptedRecurrent
 
 CELLS = ["rnn", "lstm", "gru"]
 NORMED = [("rnn", "layer"), ("lstm", "layer"), ("gru", "layer"), ("lstm", "batch")]
@@ -185,7 +185,7 @@ def test_checkpoint_segments_give_the_same_outputs_and_gradients(norm, use_lengt
 
 
 def test_layer_norm_statistics_are_zero_mean_unit_variance():
-    from models.loops import layer_norm
+    from bench.models.loops import layer_norm
 
     v = torch.randn(5, 12) * 3 + 2
     y = layer_norm(v, torch.ones(12))

@@ -5,7 +5,7 @@ import hashlib
 import json
 import math
 
-import tasks
+from bench import tasks
 from bench.cli import main
 from bench.config import parse_clip
 from bench.diagnostics import GradientDiagnostics, reach

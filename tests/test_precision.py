@@ -9,8 +9,7 @@ import sys
 import pytest
 import torch
 
-import models
-from bench import hardware
+from bench import hardware, models
 from bench.cli import main
 from tests.conftest import ROOT, usage_error
 

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-import tasks
-from bench import table
+from bench import table, tasks
 from bench.config import config_hash, from_saved, resolve
 from bench.records import Record, Status, read_record, write_json
 from bench.runner import record_paths

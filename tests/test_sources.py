@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.base.sources import Source, fetch, split_scheme
 from bench.config import resolve

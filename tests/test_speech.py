@@ -6,10 +6,10 @@ import pytest
 import soundfile as sf
 import torch
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.config import resolve
-from tasks import speech
+from bench.tasks import speech
 
 SPEECH = tasks.get("speech")
 

@@ -1,6 +1,6 @@
-"""The committed suites (configs/suites/): what each one trains, checked without training."""
+"""The committed suites (bench/configs/suites/): what each one trains, checked without training."""
 
-import tasks
+from bench import tasks
 from bench.suites import load_suite
 
 

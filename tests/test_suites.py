@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-import tasks
-from bench import table
+from bench import table, tasks
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.runner import record_paths

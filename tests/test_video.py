@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
-from tasks import video, video_cnn, video_shapes
-from tasks.video_io import sample_indices, stratified_split
+from bench.tasks import video, video_cnn, video_shapes
+from bench.tasks.video_io import sample_indices, stratified_split
 from tests.conftest import usage_error
 
 VIDEO = tasks.get("video")

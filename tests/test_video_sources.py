@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
-import tasks
+from bench import tasks
 from bench.base.errors import BenchError
-from tasks import video_sources
+from bench.tasks import video_sources
 from tests.test_video import cfg_for, write_video
 
 VIDEO = tasks.get("video")

@@ -1,7 +1,7 @@
 """Declared options: each field of a config dataclass carries its default, help text and constraint, and one
 validator checks them all; command-line help and error messages are written from the same declarations.
 
-run: python -c "import tasks; from bench.base.options import describe; print(describe(tasks.get('lm').Options))"
+run: python -c "from bench import tasks; from bench.base.options import describe; print(describe(tasks.get('lm').Options))"
 """
 
 import dataclasses

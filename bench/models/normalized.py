@@ -15,13 +15,13 @@ before the loop; only h @ W_hh and the gate arithmetic run per step, in TorchScr
 Padded steps (t >= length) freeze the state and output zeros, as packed sequences do; a batch without lengths
 skips the mask arithmetic.
 
-run: python -c "import torch, models; m = models.build('lstm', 8, 16, norm_layer='layer'); print(m(torch.zeros(2, 5, 8))[0].shape)"
+run: python -c "import torch; from bench import models; m = models.build('lstm', 8, 16, norm_layer='layer'); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
 import torch
 from torch import Tensor, nn
 
-from models import loops
+from bench.models import loops
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 BN_MAX_STEPS = 200  # separate batch-norm statistics for the first steps (Cooijmans et al.: T_max)

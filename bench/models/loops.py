@@ -1,11 +1,11 @@
-"""Scripted time loops of the normalized recurrent layers (models/normalized.py), one per cell.
+"""Scripted time loops of the normalized recurrent layers (bench/models/normalized.py), one per cell.
 
 Each takes the input pre-activations of every step at once (gx [T, B, G*H], already through the input norm),
 the valid-step mask [T, B, 1] (`masked` False: every step is valid, no mask arithmetic) and the initial state, and runs only h @ W_hh and the gate arithmetic per step.
 `kind` selects the recurrent normalization: 0 none, 1 layer norm, 2 batch norm (bn_lstm_loop). TorchScript
 runs the loop without the Python interpreter per step, and nothing in it reads a value back to the host.
 
-run: python -c "import torch; from models import loops; print(loops.layer_norm(torch.randn(2, 4), torch.ones(4)).std(-1))"
+run: python -c "import torch; from bench.models import loops; print(loops.layer_norm(torch.randn(2, 4), torch.ones(4)).std(-1))"
 """
 
 import warnings

@@ -4,7 +4,7 @@ Unreadable videos and videos without frames are named: skipped with a counted wa
 the default) or an error (`--bad-videos fail`), on every run, also when the clips come from the cache. Never
 dropped silently.
 
-run: python -c "from tasks.video_io import sample_indices; print(sample_indices(10, 4), sample_indices(3, 7))"
+run: python -c "from bench.tasks.video_io import sample_indices; print(sample_indices(10, 4), sample_indices(3, 7))"
 """
 
 import sys

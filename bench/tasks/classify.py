@@ -10,8 +10,8 @@ import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
-from models.recurrent import final_features
-from tasks import Task
+from bench.models.recurrent import final_features
+from bench.tasks import Task
 
 
 class ClassifierHead(nn.Module):

@@ -10,7 +10,7 @@
 - kth: ROOT/<action>/personNN_<action>_dN_uncomp.avi, or the six zips downloaded from KTH. Person-based split of
   Schuldt et al. 2004: train persons 11-18, validation 19-21, 23-25, 1, 4, test 22, 2, 3, 5-10.
 
-run: python -c "from tasks.video_sources import kth_split; print(kth_split('person22_boxing_d1_uncomp.avi'))"
+run: python -c "from bench.tasks.video_sources import kth_split; print(kth_split('person22_boxing_d1_uncomp.avi'))"
 """
 
 import re
@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.sources import Source, fetch
-from tasks.video_io import stratified_split
+from bench.tasks.video_io import stratified_split
 
 SPLITS = ("train", "val", "test")
 

@@ -1,6 +1,6 @@
 """Contiguous-stream batching for language modeling: the token stream cut into parallel streams, BPTT chunks.
 
-run: python -c "import torch; from tasks.lm_streams import StreamBatches; print(StreamBatches(torch.arange(50), 2, 8)[0])"
+run: python -c "import torch; from bench.tasks.lm_streams import StreamBatches; print(StreamBatches(torch.arange(50), 2, 8)[0])"
 """
 
 import math

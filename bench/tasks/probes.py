@@ -21,8 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.base.options import option
-from models.recurrent import final_features
-from tasks import Task, register
+from bench.models.recurrent import final_features
+from bench.tasks import Task, register
 
 EVAL_SEED = 10**6  # validation and test sets are the same for every run seed
 

@@ -9,7 +9,7 @@ Any single frame, and even the whole set of frames, is equally likely under both
 the order of the frames tells them apart. The other three (still, flicker, jitter) differ in what their
 frames show, so a model that ignores order can still tell them apart: the control group.
 
-run: python -c "from tasks.video_shapes import generate; print(generate(2, 16, 32, seed=1)[0].shape)"
+run: python -c "from bench.tasks.video_shapes import generate; print(generate(2, 16, 32, seed=1)[0].shape)"
 """
 
 import colorsys

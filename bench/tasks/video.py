@@ -16,9 +16,9 @@ from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
-from tasks import register, video_cnn, video_shapes, video_sources
-from tasks.classify import ClassifierTask, classification_metrics
-from tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
+from bench.tasks import register, video_cnn, video_shapes, video_sources
+from bench.tasks.classify import ClassifierTask, classification_metrics
+from bench.tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
 
 VIDEOFOLDER = "videofolder"
 EVAL_SEEDS = {"train": 1, "val": 2, "test": 3}  # moving-shapes: fixed, so every run seed sees the same clips

@@ -5,7 +5,7 @@ plus K boundary states (K near sqrt(T) gives memory near 2 sqrt(T) steps) for on
 gradients are exact. Sequences that ended before a segment keep their state and output zeros there, as
 packed sequences do.
 
-run: python -c "import torch, models; m = models.build('lstm', 4, 8, checkpoint_segments=4); print(m(torch.randn(2, 40, 4))[0].shape)"
+run: python -c "import torch; from bench import models; m = models.build('lstm', 4, 8, checkpoint_segments=4); print(m(torch.randn(2, 40, 4))[0].shape)"
 """
 
 import math

@@ -132,4 +132,4 @@ class Task:
         return {}
 
 
-from tasks import forecast, lm, probes, speech, video  # noqa: E402,F401
+from bench.tasks import forecast, lm, probes, speech, video  # noqa: E402,F401

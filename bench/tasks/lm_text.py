@@ -1,6 +1,6 @@
 """Text for the lm task: sources (Tiny Shakespeare, WikiText-2, any file, a synthetic play), tokens, vocabulary.
 
-run: BENCH_DATA=../shared/data python -c "from tasks.lm_text import shakespeare_file; print(shakespeare_file())"
+run: BENCH_DATA=../shared/data python -c "from bench.tasks.lm_text import shakespeare_file; print(shakespeare_file())"
 """
 
 import math

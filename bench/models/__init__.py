@@ -1,6 +1,6 @@
 """Model registry: pure nn.Modules mapping [B, T, F] (+ lengths) to [B, T, H] outputs and a final state.
 
-run: python -c "import models; print(models.build('lstm', input_size=20, hidden_size=64))"
+run: python -c "from bench import models; print(models.build('lstm', input_size=20, hidden_size=64))"
 """
 
 from collections.abc import Callable
@@ -39,4 +39,4 @@ def build(
     )
 
 
-from models import recurrent  # noqa: E402,F401  (registers rnn, lstm, gru)
+from bench.models import recurrent  # noqa: E402,F401  (registers rnn, lstm, gru)

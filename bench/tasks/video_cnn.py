@@ -3,7 +3,7 @@
 `FrameEncoder` maps uint8 clips [B, T, C, H, W] to frame features [B, T, F]: it converts to float itself, so
 the generic module and the gradient probe can hand it the stored uint8 tensors.
 
-run: python -c "import torch; from tasks.video_cnn import build; print(build('small', 64, 16)(torch.zeros(2, 8, 3, 32, 32, dtype=torch.uint8)).shape)"
+run: python -c "import torch; from bench.tasks.video_cnn import build; print(build('small', 64, 16)(torch.zeros(2, 8, 3, 32, 32, dtype=torch.uint8)).shape)"
 """
 
 from pathlib import Path

@@ -4,7 +4,7 @@ ETT files are read from BENCH_DATA/ett/<NAME>.csv or downloaded into the cache a
 sha256 is known to this project (../shared/data/README.md); ETTh2, ETTm1 and ETTm2 are verified by their
 exact header and row count instead, which catches truncated or wrong files but not edited values.
 
-run: BENCH_DATA=../shared/data python -c "from tasks import series as s; print(s.read_csv(s.ett_path('etth1')).values.shape)"
+run: BENCH_DATA=../shared/data python -c "from bench.tasks import series as s; print(s.read_csv(s.ett_path('etth1')).values.shape)"
 """
 
 import csv

@@ -1,9 +1,9 @@
 """One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered as rnn/lstm/gru.
 
-`norm_layer` swaps in the normalized scripted cells of models/normalized.py; `checkpoint_segments` trains with
-gradient checkpointing over time (models/segments.py).
+`norm_layer` swaps in the normalized scripted cells of bench/models/normalized.py; `checkpoint_segments` trains with
+gradient checkpointing over time (bench/models/segments.py).
 
-run: python -c "import torch, models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
+run: python -c "import torch; from bench import models; m = models.build('gru', 8, 16); print(m(torch.zeros(2, 5, 8))[0].shape)"
 """
 
 from contextlib import contextmanager, nullcontext
@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models import register
-from models.normalized import NORMS, ScriptedRecurrent
-from models.segments import run_segments
+from bench.models import register
+from bench.models.normalized import NORMS, ScriptedRecurrent
+from bench.models.segments import run_segments
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -18,10 +18,10 @@ from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
-from tasks import Layers, Task, register
-from tasks.lm_sample import sample
-from tasks.lm_streams import StreamBatches, check_streams
-from tasks.lm_text import (
+from bench.tasks import Layers, Task, register
+from bench.tasks.lm_sample import sample
+from bench.tasks.lm_streams import StreamBatches, check_streams
+from bench.tasks.lm_text import (
     EOS,
     SHAKESPEARE,
     UNK,

@@ -19,8 +19,8 @@ from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import Source, fetch
-from tasks import register
-from tasks.classify import ClassifierTask
+from bench.tasks import register
+from bench.tasks.classify import ClassifierTask
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 # sha256 over the sorted recordings (name, then sha256 of the bytes): verifies a download or a copy file by file.

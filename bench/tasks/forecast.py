@@ -14,9 +14,9 @@ from torch.nn import functional as F
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
-from models.recurrent import final_features
-from tasks import Layers, Task, register
-from tasks import series as ts
+from bench.models.recurrent import final_features
+from bench.tasks import Layers, Task, register
+from bench.tasks import series as ts
 
 MODES = {"S": "target only in and out", "M": "all columns in and out", "MS": "all columns in, target out"}
 FILLS = ("none", "ffill", "interpolate")
