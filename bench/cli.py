@@ -14,9 +14,9 @@ from bench.base.options import flag_help
 
 def run_fields() -> list:
     """The RunConfig fields that are `bench run` flags (all but the task's options), with their declarations."""
-    from bench.config import RunConfig
+    from bench.config import NOT_FLAGS, RunConfig
 
-    return [f for f in dataclasses.fields(RunConfig) if f.name != "options"]
+    return [f for f in dataclasses.fields(RunConfig) if f.name not in NOT_FLAGS]
 
 
 def task_options_help() -> str:
@@ -178,22 +178,27 @@ def cmd_run(args, extras) -> int:
 
 def cmd_tasks(args, extras) -> int:
     from bench import tasks
+    from bench.base.registry import BUILTIN
 
-    for name in tasks.names():
+    for name, origin in tasks.REGISTRY.origins().items():
         t = tasks.get(name)
         direction = "higher" if t.higher_is_better else "lower"
         names = ", ".join(d + (" (default)" if d == t.default_dataset else "") for d in t.datasets)
         print(
             f"{name:10s} {t.description}; datasets: {names}; primary: {t.primary_metric} ({direction} is better)"
+            + ("" if origin == BUILTIN else f"; from {origin}")
         )
     return 0
 
 
 def cmd_models(args, extras) -> int:
     from bench import models
+    from bench.base.registry import BUILTIN
 
-    for name in models.names():
-        print(f"{name:10s} {models.DESCRIPTIONS[name]}")
+    for name, origin in models.REGISTRY.origins().items():
+        spec = models.spec(name)
+        paper = f" [{spec.paper}]" if spec.paper else ""
+        print(f"{name:10s} {spec.description}{paper}" + ("" if origin == BUILTIN else f"; from {origin}"))
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from bench import models, optim
 from bench.base.errors import BenchError
 from bench.base.options import check_declared, option
+from bench.base.registry import BUILTIN
 from bench.checks import SEED_MAX, check_out, read_mapping, yaml_line
 from bench.models.recurrent import LAYERS
 
@@ -43,9 +44,9 @@ class RunConfig:
     """Hyper-parameters every task shares, each declared with its help and rule (bench.base.options: one
     validator checks them, `bench run --help` prints them); task-specific ones are the task's `Options`."""
 
-    task: str = option("speech", "task family (see `bench tasks`)", choices=lambda: _tasks().names())
+    task: str = option("speech", "task family (see `bench tasks`), or a plugin's package.module:Class")
     dataset: str = option("", "dataset of the task (empty: the task's default; see `bench tasks`)")
-    model: str = option("lstm", "recurrent cell (see `bench models`)", choices=models.names)
+    model: str = option("lstm", "model (see `bench models`), or a plugin's package.module:attribute")
     clip: str = option("none", "gradient clipping: none | norm:<max> | value:<max>, max > 0")
     seed: int = option(0, "random seed, in [0, 2**32 - 1]")
     max_epochs: int = option(30, "maximum training epochs", positive=True)
@@ -98,6 +99,9 @@ class RunConfig:
     wandb: bool = option(False, "log to Weights & Biases (offline unless logged in)")
     wandb_project: str = option("seqbench", "W&B project")
     options: Any = field(default_factory=dict)  # the task's Options (a dict only in a bare RunConfig())
+    # "model" / "task" -> the distribution and version (or file and digest) of a plugin's code; set by resolve,
+    # never by the user, and hashed: a new version of the plugin is a new run
+    plugins: dict[str, str] = field(default_factory=dict)
 
     @property
     def world_size(self) -> int:
@@ -122,7 +126,10 @@ LATER_FIELDS = (
     "momentum",
     "schedule",
     "warmup_steps",
+    "plugins",
 )
+# RunConfig fields that are not flags or config keys: the task's options (flat keys of their own) and plugins.
+NOT_FLAGS = ("options", "plugins")
 
 
 class Clip(NamedTuple):
@@ -190,7 +197,7 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
         files[id(layers[0])] = task_file
 
     base = RunConfig()
-    top = {f.name: getattr(base, f.name) for f in fields(RunConfig) if f.name != "options"}
+    top = {f.name: getattr(base, f.name) for f in fields(RunConfig) if f.name not in NOT_FLAGS}
     opts = dataclasses.asdict(task.Options())
     for layer in layers:
         for key, value in layer.items():
@@ -202,9 +209,16 @@ def resolve(overrides: dict, config_file: str | None = None) -> RunConfig:
                 files[id(layers[-1])] = files[id(layer)]
     cfg = RunConfig(**top, options=task.Options(**opts))
     cfg.dataset = cfg.dataset or task.default_dataset
+    cfg.plugins = plugin_origins(cfg.task, cfg.model)
     validate(cfg)
     task.check_options(cfg)
     return cfg
+
+
+def plugin_origins(task: str, model: str) -> dict[str, str]:
+    """Where the task's and the model's code come from, for those that are not seqbench's own."""
+    found = {"task": _tasks().REGISTRY.origin(task), "model": models.REGISTRY.origin(model)}
+    return {kind: origin for kind, origin in found.items() if origin != BUILTIN}
 
 
 def _merge(key, value, top: dict, opts: dict, task_name: str, layers: list) -> None:
@@ -242,16 +256,7 @@ def validate(cfg: RunConfig) -> None:
     if not 0 <= cfg.seed <= SEED_MAX:
         raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
     check_out(cfg.out)
-    if cfg.norm_layer == "batch" and cfg.model != "lstm":
-        raise BenchError(
-            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
-            f"lstm, not '{cfg.model}'; use --norm-layer layer"
-        )
-    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
-        raise BenchError(
-            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
-            "(drop --bidirectional, or use --norm-layer none|layer)"
-        )
+    models.check(cfg)  # the options the model takes, and its own rules
     if cfg.momentum and cfg.optimizer != "sgd":
         raise BenchError(f"momentum {cfg.momentum} applies to --optimizer sgd only, not '{cfg.optimizer}'")
     world = cfg.world_size

@@ -53,6 +53,7 @@ class GradientDiagnostics(pl.Callback):
         self._module, self._parameters = None, []
         self._group_key: tuple = ()
         self._group_mask = torch.ones(0)
+        self.grouped = True  # whether the encoder declared its ih / hh parameters
         self._rows: list[list[float]] = []
         self.probe = None
         self.profile: list[float] = []
@@ -78,11 +79,16 @@ class GradientDiagnostics(pl.Callback):
         self._pending.append(torch.cat([norms, fired.float()]))
 
     def _groups(self, named, device) -> torch.Tensor:
-        """[3, P] membership of each parameter in the total, the ih and the hh group, built once per run."""
+        """[3, P] membership of each parameter in the total, the ih and the hh group, built once per run. The
+        groups are what the encoder declares (bench.models.Encoder.parameter_groups), by identity, not name."""
         names = tuple(n for n, _ in named)
         if self._group_key != (names, device):
             self._group_key = (names, device)
-            rows = [[True] * len(names), ["weight_ih" in n for n in names], ["weight_hh" in n for n in names]]
+            declared = getattr(getattr(self._module, "encoder", None), "parameter_groups", dict)()
+            self.grouped = bool(declared.get("ih") or declared.get("hh"))
+            by_id = {g: {id(p) for p in declared.get(g, [])} for g in ("ih", "hh")}
+            params = dict(self._parameters)
+            rows = [[True] * len(names)] + [[id(params[n]) in by_id[g] for n in names] for g in ("ih", "hh")]
             self._group_mask = torch.tensor(rows, device=device)
         return self._group_mask
 
@@ -140,8 +146,9 @@ class GradientDiagnostics(pl.Callback):
             "grad/norm_median": statistics.median(finite),
             "grad/norm_p99": q[98],
             "grad/norm_max": max(finite),
-            "grad/ih_norm_median": _median(self.ih),
-            "grad/hh_norm_median": _median(self.hh),
+            # NaN, not 0, for a model that declares no groups: "not measured" is not "no gradient"
+            "grad/ih_norm_median": _median(self.ih) if self.grouped else math.nan,
+            "grad/hh_norm_median": _median(self.hh) if self.grouped else math.nan,
             "grad/clip_rate": self.clipped / len(norms),
             "grad/nonfinite_steps": self.nonfinite,
             "grad/spikes": sum(n > SPIKE * statistics.median(finite) for n in finite),

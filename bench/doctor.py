@@ -189,13 +189,13 @@ def _hardware() -> list[str]:
 
 
 def _data() -> list[str]:
+    from bench import tasks
     from bench.base import datasets
-    from bench.tasks import REGISTRY
 
     roots = ", ".join(str(r) for r in datasets.data_roots())
     lines = [f"data folders (BENCH_DATA, BENCH_CACHE, default): {roots}"]
-    for name in sorted(REGISTRY):
-        task = REGISTRY[name]()
+    for name in tasks.names():
+        task = tasks.get(name)
         held, missing = [], []
         for dataset in task.datasets:
             source = task.source(dataset)

@@ -12,6 +12,7 @@ import os
 
 import torch
 
+from bench import models
 from bench.base.errors import BenchError
 from bench.models.recurrent import CELLS, onednn
 
@@ -45,12 +46,16 @@ def cpu_rnn_kernel(cell: str, dtype: torch.dtype) -> str | None:
     return None
 
 
-def rnn_kernel(cell: str, accelerator: str, precision: str) -> str:
-    """The kernel that will run the recurrent layer: 'cudnn', 'onednn' or 'native'.
+def rnn_kernel(model: str, accelerator: str, precision: str) -> str:
+    """The kernel that will run the model's recurrent layer: 'cudnn', 'onednn' or 'native' (a model of plain
+    torch ops, or the fused cell with oneDNN off). The model's spec names its fused cell, if it has one.
 
     `BENCH_RNN_KERNEL=native` forces torch's native CPU path (to test it, or to compare it, on any CPU).
     Raises a one-line BenchError when no path can run the cell at this precision."""
+    cell = models.spec(model).cell
     dev = device_type(accelerator)
+    if cell is None:
+        return "native"
     if dev == "cuda":
         return "cudnn" if torch.backends.cudnn.is_available() else "native"
     if dev != "cpu":
@@ -63,7 +68,7 @@ def rnn_kernel(cell: str, accelerator: str, precision: str) -> str:
     kernel = cpu_rnn_kernel(cell, CPU_AUTOCAST[precision])
     if kernel is None:
         raise BenchError(
-            f"--precision {precision} cannot run the {cell} on this CPU (neither oneDNN's fused kernel nor "
+            f"--precision {precision} cannot run the {model} on this CPU (neither oneDNN's fused kernel nor "
             "torch's native one); use --precision 32"
         )
     return forced or kernel

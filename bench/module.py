@@ -50,18 +50,8 @@ def detach_state(state):
 
 
 def make_encoder(cfg, input_size: int) -> nn.Module:
-    """The configured recurrent encoder (models.build) reading `input_size` features per step."""
-    return models.build(
-        cfg.model,
-        input_size,
-        cfg.hidden_size,
-        cfg.num_layers,
-        cfg.dropout,
-        bidirectional=cfg.bidirectional,
-        recurrent_init_scale=cfg.recurrent_init_scale,
-        norm_layer=cfg.norm_layer,
-        checkpoint_segments=cfg.checkpoint_segments,
-    )
+    """The configured model (bench.models) reading `input_size` features per step, with the options it takes."""
+    return models.build_for(cfg, input_size)
 
 
 class SeqModule(pl.LightningModule):

@@ -59,8 +59,10 @@ class Throughput(Callback):
 
 def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
     """(record file, run folder for checkpoint and plots), both named by the config hash."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", cfg.dataset)[:40]
-    stem = f"{cfg.task}-{safe}-{cfg.model}-{config_hash(cfg)}"
+    task, dataset, model = (
+        re.sub(r"[^A-Za-z0-9_.-]+", "_", n)[:40] for n in (cfg.task, cfg.dataset, cfg.model)
+    )
+    stem = f"{task}-{dataset}-{model}-{config_hash(cfg)}"  # plugin names hold ':' and '/': one file name
     return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem
 
 

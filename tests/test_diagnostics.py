@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import tasks
+from bench import models, tasks
 from bench.cli import main
 from bench.config import parse_clip
 from bench.diagnostics import GradientDiagnostics, reach, temporal_profile
@@ -62,7 +62,8 @@ def test_reach_of_a_linear_rnn_with_known_decay():
 
 def test_norms_clip_decision_and_nonfinite_steps():
     model = nn.Module()
-    model.rnn = nn.RNN(2, 3)
+    model.encoder = models.build("rnn", 2, 3)  # its groups are the ones it declares
+    model.rnn = model.encoder.rnn
     diag = GradientDiagnostics(parse_clip("norm:1.0"))
     for scale in (0.01, 0.01, 0.01, 10.0, math.inf):
         for p in model.parameters():
@@ -81,6 +82,18 @@ def test_norms_clip_decision_and_nonfinite_steps():
     value.on_before_optimizer_step(None, model, None)
     assert value.clipped == 2 and value.ih[1] == pytest.approx(math.sqrt(6))
     assert value.hh[1] == math.inf and value.norms[1] == math.inf
+
+
+def test_a_model_that_declares_no_groups_gets_no_group_norms_not_zeros():
+    model = nn.Module()
+    model.encoder = models.Encoder()
+    model.encoder.w = nn.Parameter(torch.ones(3))
+    diag = GradientDiagnostics(parse_clip("none"))
+    model.encoder.w.grad = torch.ones(3)
+    diag.on_before_optimizer_step(None, model, None)
+    s = diag.summary()
+    assert s["grad/norm_median"] == pytest.approx(math.sqrt(3))
+    assert math.isnan(s["grad/ih_norm_median"]) and math.isnan(s["grad/hh_norm_median"])
 
 
 def test_copy_task_trains_and_records_recall_accuracy(tmp_path, capsys):

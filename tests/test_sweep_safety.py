@@ -38,7 +38,17 @@ def suite_file(tmp_path):
 def start_sweep(suite_file, out, jobs=1):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "bench", "sweep", str(suite_file), "--out", str(out), "--jobs", str(jobs)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C reaches the sweep even where this test runs with SIGINT ignored (a background job of a shell
+    # ignores it, and a child inherits that): the sweep gets the default, as from a terminal
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_for(condition, timeout=120.0):

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from bench.models import register
+from bench.base.errors import BenchError
+from bench.models import ENCODER_OPTIONS, Encoder, ModelSpec, register
 from bench.models.normalized import NORMS, ScriptedRecurrent
 from bench.models.segments import run_segments
 
@@ -39,7 +40,7 @@ def _fused(cell: str, *args, **kwargs) -> nn.RNNBase:
 LAYERS = {"none": _fused, **{name: partial(ScriptedRecurrent, norm=name) for name in NORMS}}
 
 
-class RecurrentEncoder(nn.Module):
+class RecurrentEncoder(Encoder):
     """Maps x [B, T, F] (and optional lengths [B]) to outputs [B, T, H * dirs] and the final state.
 
     Padded batches go through packed sequences, so padding never enters the recurrence and the final
@@ -88,6 +89,13 @@ class RecurrentEncoder(nn.Module):
         )
         self.reset_parameters(recurrent_init_scale, forget_bias)
         self.register_load_state_dict_post_hook(_flatten_after_load)  # once, not per reset
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        named = list(self.rnn.named_parameters())  # nn.RNN's names, also in the scripted normalized cells
+        return {
+            "ih": [p for n, p in named if n.startswith("weight_ih")],
+            "hh": [p for n, p in named if n.startswith("weight_hh")],
+        }
 
     @torch.no_grad()
     def reset_parameters(self, recurrent_init_scale: float = 1.0, forget_bias: float = 1.0) -> None:
@@ -161,8 +169,33 @@ def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectiona
     return torch.cat([fwd[:, :h], out[:, 0, h:]], dim=-1)  # [B, 2H]
 
 
-register("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)")(partial(RecurrentEncoder, "rnn"))
-register("lstm", "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)")(
-    partial(RecurrentEncoder, "lstm")
+def _check(cfg) -> None:
+    """The rules that tie the fused encoder's options together."""
+    if cfg.norm_layer == "batch" and cfg.model != "lstm":
+        raise BenchError(
+            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
+            f"lstm, not '{cfg.model}'; use --norm-layer layer"
+        )
+    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
+        raise BenchError(
+            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
+            "(drop --bidirectional, or use --norm-layer none|layer)"
+        )
+
+
+def _spec(cell: str, description: str, paper: str) -> ModelSpec:
+    return ModelSpec(
+        partial(RecurrentEncoder, cell), description, paper, tuple(ENCODER_OPTIONS), _check, cell
+    )
+
+
+register("rnn", _spec("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)", "Elman 1990"))
+register(
+    "lstm",
+    _spec(
+        "lstm",
+        "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)",
+        "Hochreiter & Schmidhuber 1997; Gers et al. 2000",
+    ),
 )
-register("gru", "gated recurrent unit (torch.nn.GRU)")(partial(RecurrentEncoder, "gru"))
+register("gru", _spec("gru", "gated recurrent unit (torch.nn.GRU)", "Cho et al. 2014"))

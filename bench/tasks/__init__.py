@@ -14,27 +14,33 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from bench.base.batching import bucket_loader
-from bench.base.errors import unknown
+from bench.base.errors import BenchError, unknown
+from bench.base.registry import Registry
 from bench.base.sources import Source, fetch
 
-REGISTRY: dict[str, type["Task"]] = {}
+
+def _as_task(name: str, obj) -> type["Task"]:
+    if isinstance(obj, type) and issubclass(obj, Task):
+        return obj
+    raise BenchError(f"task '{name}' is a {type(obj).__name__}, not a subclass of bench.tasks.Task")
+
+
+# built-in tasks, plugins (entry-point group seqbench.tasks) and `package.module:Class` names
+REGISTRY = Registry("task", "seqbench.tasks", lambda name, obj: _as_task(name, obj))
 
 
 def register(cls):
     """Class decorator: register the task class under its `name`."""
-    REGISTRY[cls.name] = cls
-    return cls
+    return REGISTRY.register(cls.name, cls)
 
 
 def get(name: str) -> "Task":
     """A fresh instance of the named task: a task holds no state shared between runs."""
-    if name not in REGISTRY:
-        raise unknown("task", name, REGISTRY)
-    return REGISTRY[name]()
+    return REGISTRY.get(name)()
 
 
 def names() -> list[str]:
-    return sorted(REGISTRY)
+    return REGISTRY.names()
 
 
 @dataclass
