@@ -14,12 +14,9 @@ run: python -m bench reproduce ci   (checks the findings after the comparison)
 """
 
 import math
-from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
-
-if TYPE_CHECKING:  # bench.table imports the suites, which validate their findings here
-    from bench.table import Group
+from bench.groups import Group
 
 KEYS = {"row", "cell", "above", "below"}
 
@@ -39,7 +36,7 @@ def check_spec(findings, where: str) -> list[dict]:
     return findings
 
 
-def _means(groups: "list[Group]") -> dict[tuple[str, str], float]:
+def _means(groups: list[Group]) -> dict[tuple[str, str], float]:
     """(row, "model clip") -> mean of the row's primary metric (cells with runs); baselines as
     (row, "baseline NAME")."""
     means = {(g.row, g.col): g.stat(g.primary)[0] for g in groups if g.stat(g.primary)[2]}
@@ -48,7 +45,7 @@ def _means(groups: "list[Group]") -> dict[tuple[str, str], float]:
     return means
 
 
-def check(findings: list[dict], groups: "list[Group]") -> list[tuple[str, bool]]:
+def check(findings: list[dict], groups: list[Group]) -> list[tuple[str, bool]]:
     """(the finding in words with the numbers, whether it holds) for each finding, on the table's groups. A cell
     or baseline missing from the table makes its finding fail."""
     means, out = _means(groups), []

@@ -4,7 +4,7 @@ import pytest
 
 from bench.base.errors import BenchError
 from bench.findings import check, check_spec
-from bench.table import Group
+from bench.groups import Group
 
 
 def cell(col: str, accs: list[float], failed: int = 0) -> Group:

@@ -5,9 +5,17 @@ from bench import models
 from bench.base.errors import BenchError
 from bench.models.recurrent import final_features
 
+# each model, and each with a backward direction where it takes that option (read from its spec, not its name)
+DIRECTIONS = [
+    (name, bi)
+    for name in models.names()
+    for bi in (False, True)
+    if not bi or "bidirectional" in models.spec(name).options
+]
+FUSED = [(name, bi) for name, bi in DIRECTIONS if models.spec(name).cell is not None]
 
-@pytest.mark.parametrize("name", models.names())
-@pytest.mark.parametrize("bidirectional", [False, True])
+
+@pytest.mark.parametrize(("name", "bidirectional"), FUSED)
 def test_shapes_padding_and_final_state(name, bidirectional):
     torch.manual_seed(0)
     enc = models.build(name, input_size=5, hidden_size=7, num_layers=2, bidirectional=bidirectional)
@@ -17,7 +25,7 @@ def test_shapes_padding_and_final_state(name, bidirectional):
     dirs = 2 if bidirectional else 1
     assert out.shape == (3, 6, 7 * dirs)
     assert torch.all(out[1, 2:] == 0) and torch.all(out[2, 4:] == 0)  # padding never enters the recurrence
-    h = state[0] if name == "lstm" else state
+    h = state[0] if isinstance(state, tuple) else state  # (h, c) for an LSTM
     assert h.shape == (2 * dirs, 3, 7)
     # the packed final state of the top forward layer is the output at each sequence's last valid step
     feats = final_features(out, lengths, bidirectional)
@@ -28,9 +36,23 @@ def test_shapes_padding_and_final_state(name, bidirectional):
     torch.testing.assert_close(alone[0], out[1, :2])
 
 
-@pytest.mark.parametrize("name", models.names())
-def test_every_parameter_gets_a_gradient(name):
-    enc = models.build(name, 4, 8, num_layers=2, dropout=0.1, bidirectional=True)
+@pytest.mark.parametrize(("name", "bidirectional"), DIRECTIONS)
+def test_padding_never_changes_a_sequence_outputs(name, bidirectional):
+    """The contract every model keeps: [B, T, output_size] outputs, and a padded sequence's valid steps are
+    what the sequence gives alone."""
+    torch.manual_seed(0)
+    options = {"bidirectional": True} if bidirectional else {}
+    enc = models.build(name, input_size=5, hidden_size=7, num_layers=2, **options).eval()
+    x, lengths = torch.randn(3, 6, 5), torch.tensor([6, 2, 4])
+    out, _ = enc(x, lengths)
+    assert out.shape == (3, 6, enc.output_size) and torch.isfinite(out).all()
+    torch.testing.assert_close(enc(x[1:2, :2])[0][0], out[1, :2])
+
+
+@pytest.mark.parametrize(("name", "bidirectional"), DIRECTIONS)
+def test_every_parameter_gets_a_gradient(name, bidirectional):
+    options = {"bidirectional": True} if bidirectional else {}
+    enc = models.build(name, 4, 8, num_layers=2, dropout=0.1, **options)
     out, _ = enc(torch.randn(2, 5, 4), torch.tensor([5, 3]))
     out.sum().backward()
     for pname, p in enc.named_parameters():

@@ -1,0 +1,36 @@
+"""The results table's cell: all seeds of one (row, column), and its statistics. Its own module, below the
+table, the suites and the findings, which all read it (no import circle between them).
+
+run: python -c "from bench.groups import Group; print(Group('r', 'c', 'acc', True, {'acc': [0.5, 0.7]}).stat('acc'))"
+"""
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Group:
+    """All seeds of one (row, col) cell."""
+
+    row: str
+    col: str
+    primary: str
+    higher_is_better: bool
+    values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one value per ok run
+    status: dict[str, int] = field(default_factory=dict)
+    best: bool = False  # the row's best mean, significantly better than every other cell
+    tied: bool = False  # not significantly different from the row's best mean (the best itself, if tied)
+    curves: list[list[dict]] = field(default_factory=list)  # per-epoch history of each run, for plots
+    profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
+    baselines: dict[str, float] = field(default_factory=dict)  # name -> the baseline's primary test metric
+
+    def stat(self, metric: str) -> tuple[float, float, int]:
+        # NaN means "not measured"; infinity is kept: a gradient reach of -inf means the earliest step's
+        # gradient underflowed to zero
+        v = [x for x in self.values.get(metric, []) if x is not None and not math.isnan(x)]
+        if not v:
+            return math.nan, math.nan, 0
+        if not all(map(math.isfinite, v)):
+            return statistics.fmean(v), math.nan, len(v)
+        return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)
