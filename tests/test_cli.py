@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bench import tasks
+from bench import models, tasks
 from bench.cli import main
 from tests.conftest import ROOT, usage_error
 
@@ -18,7 +18,7 @@ from tests.conftest import ROOT, usage_error
     ("args", "message"),
     [
         (["--task", "vision"], f"error: unknown task 'vision'; valid: {', '.join(tasks.names())}"),
-        (["--model", "transformer"], "error: unknown model 'transformer'; valid: gru, lstm, rnn"),
+        (["--model", "tranformer"], f"error: unknown model 'tranformer'; valid: {', '.join(models.names())}"),
         (
             ["--dataset", "timit"],
             "error: unknown dataset for task 'speech' 'timit'; valid: dtmf, fsdd, speechcommands-digits",
@@ -134,7 +134,16 @@ def test_listings(capsys):
     assert "primary: loss (lower is better)" in lines["probes"]
     assert "etth1 (default)" in lines["forecast"] and "primary: mse (lower is better)" in lines["forecast"]
     assert main(["models"]) == 0
-    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["gru", "lstm", "rnn"]
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == models.names() and {
+        "gru",
+        "lstm",
+        "rnn",
+        "mingru",
+        "minlstm",
+        "lru",
+        "transformer",
+    } <= set(listed)
 
 
 @pytest.mark.parametrize("sub", [[], ["run"], ["tasks"], ["models"]])

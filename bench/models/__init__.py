@@ -117,4 +117,21 @@ def build_for(cfg, input_size: int) -> nn.Module:
     return encoder
 
 
-from bench.models import recurrent  # noqa: E402,F401  (registers rnn, lstm, gru)
+def hidden_for_params(name: str, params: int, input_size: int, num_layers: int = 1) -> int:
+    """The hidden size at which model `name` has the parameter count closest to `params` (built on the meta
+    device: nothing is allocated), so families are compared at equal size, not at equal width."""
+    import torch
+
+    def count(hidden: int) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in build(name, input_size, hidden, num_layers).parameters())
+
+    lo, hi = 1, 16384
+    while lo < hi:  # parameter counts grow with the width
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < params else (lo, mid)
+    return min((lo, max(1, lo - 1)), key=lambda h: abs(count(h) - params))
+
+
+# each module registers its models: rnn, lstm, gru; mingru, minlstm; lru; transformer
+from bench.models import lru, minimal, recurrent, transformer  # noqa: E402,F401

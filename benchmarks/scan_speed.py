@@ -1,0 +1,97 @@
+"""Forward + backward time and activation memory of every model at T = 100, 1,000 and 4,000 on the CPU, each at
+the parameter count of a fused GRU-128 (families compared at equal size, not equal width), the scan families on
+both their parallel and sequential paths. Memory is what autograd saves for the backward pass (BPTT's cost),
+counted by a saved-tensor hook, each storage once. The last line is minGRU's parallel path over the fused GRU at
+T = 1,000 (target: at most 2).
+
+run: python benchmarks/scan_speed.py --threads 1 --repeats 3
+"""
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from bench import models
+
+INPUT, BATCH = 32, 16
+
+
+def saved_bytes(run) -> int:
+    """Bytes of the tensors autograd saves during `run()` (unique storages)."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = run()
+    loss.backward()
+    return sum(seen.values())
+
+
+def measure(model, x: torch.Tensor, repeats: int) -> tuple[float, float]:
+    """(median seconds of forward + backward, MB saved for backward)."""
+
+    def run():
+        out, _ = model(x)
+        return out.float().pow(2).mean()
+
+    memory = saved_bytes(run) / 2**20  # also the warm-up
+    times = []
+    for _ in range(repeats):
+        model.zero_grad(set_to_none=True)
+        start = time.perf_counter()
+        run().backward()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), memory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 4000])
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    target = sum(p.numel() for p in models.build("gru", INPUT, 128).parameters())
+    print(
+        f"batch {BATCH}, {INPUT} input features, {args.threads} thread(s), every model at ~{target:,} parameters"
+    )
+    print(
+        f"{'model':12s} {'hidden':>6s} {'params':>7s} {'path':10s} "
+        + " ".join(f"{f'T={t}':>18s}" for t in args.lengths)
+    )
+    results = {}
+    for name in models.names():
+        hidden = models.hidden_for_params(name, target, INPUT)
+        model = models.build(name, INPUT, hidden)
+        params = sum(p.numel() for p in model.parameters())
+        paths = (
+            ["parallel", "sequential"]
+            if hasattr(model, "parallel")
+            else ["fused" if models.spec(name).cell else "-"]
+        )
+        for path in paths:
+            if hasattr(model, "parallel"):
+                model.parallel = path == "parallel"
+            cells = []
+            for t in args.lengths:
+                seconds, mb = measure(model, torch.randn(BATCH, t, INPUT), args.repeats)
+                results[name, path, t] = seconds
+                cells.append(f"{seconds * 1e3:8.1f} ms {mb:6.1f} MB")
+            print(
+                f"{name:12s} {hidden:6d} {params:7,d} {path:10s} " + " ".join(f"{c:>18s}" for c in cells),
+                flush=True,
+            )
+    t = 1000 if 1000 in args.lengths else args.lengths[-1]
+    ratio = results["mingru", "parallel", t] / results["gru", "fused", t]
+    print(f"mingru parallel / fused gru at T={t}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
