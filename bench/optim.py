@@ -13,22 +13,22 @@ from collections.abc import Callable
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 
-from bench.base.errors import unknown
+from bench.base.registry import Registry
 
-OPTIMIZERS: dict[str, Callable] = {}
-SCHEDULES: dict[str, Callable] = {}
+# the registry type models and tasks use (bench.base.registry); plugins in seqbench.optimizers / .schedules
+OPTIMIZERS = Registry("optimizer", "seqbench.optimizers")
+SCHEDULES = Registry("schedule", "seqbench.schedules")
 
 
-def register(table: dict, name: str):
-    def wrap(fn):
-        table[name] = fn
-        return fn
+def register(table: Registry, name: str):
+    def wrap(fn: Callable):
+        return table.register(name, fn)
 
     return wrap
 
 
-def names(table: dict) -> list[str]:
-    return sorted(table)
+def names(table: Registry) -> list[str]:
+    return table.names()
 
 
 @register(OPTIMIZERS, "adam")
@@ -100,12 +100,8 @@ def build(cfg, params, monitor: str, mode: str, total_steps: Callable[[], int]) 
     """The optimizer and its schedulers in Lightning's configure_optimizers form.
 
     `total_steps()` is asked only by schedules that need the run's length (cosine)."""
-    if cfg.optimizer not in OPTIMIZERS:
-        raise unknown("optimizer", cfg.optimizer, OPTIMIZERS)
-    if cfg.schedule not in SCHEDULES:
-        raise unknown("schedule", cfg.schedule, SCHEDULES)
-    opt = OPTIMIZERS[cfg.optimizer](params, cfg)
-    scheds = SCHEDULES[cfg.schedule](opt, cfg, monitor, mode, total_steps)
+    opt = OPTIMIZERS.get(cfg.optimizer)(params, cfg)  # an unknown name fails listing the valid ones
+    scheds = SCHEDULES.get(cfg.schedule)(opt, cfg, monitor, mode, total_steps)
     if not scheds:
         return {"optimizer": opt}
     if len(scheds) == 1:
