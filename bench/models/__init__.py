@@ -11,6 +11,7 @@ run: python -c "from bench import models; print(models.build('lstm', input_size=
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from bench.base.errors import BenchError
@@ -40,6 +41,13 @@ class Encoder(nn.Module):
         """'ih' (input-to-hidden) and 'hh' (hidden-to-hidden) weights, for the gradient norms per group; a
         model that declares none gets no group norms in its record (not zeros)."""
         return {}
+
+
+def valid_steps(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    """[B, T, 1] True where a step of x [B, T, F] is inside its sequence; None when every step is."""
+    if lengths is None:
+        return None
+    return (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(-1)
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,6 @@ def build_for(cfg, input_size: int) -> nn.Module:
 def hidden_for_params(name: str, params: int, input_size: int, num_layers: int = 1) -> int:
     """The hidden size at which model `name` has the parameter count closest to `params` (built on the meta
     device: nothing is allocated), so families are compared at equal size, not at equal width."""
-    import torch
 
     def count(hidden: int) -> int:
         with torch.device("meta"):

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from bench.models import Encoder, ModelSpec, register
+from bench.models import Encoder, ModelSpec, register, valid_steps
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -91,12 +91,7 @@ class LRU(Encoder):
         }
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
-        b, t, _ = x.shape
-        keep = None
-        if lengths is not None:
-            keep = (torch.arange(t, device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(
-                -1
-            )  # [B, T, 1]
+        keep = valid_steps(x, lengths)  # [B, T, 1] or None
         u, finals = self.proj(x), []  # [B, T, H]
         for layer, (norm, lru, glu) in enumerate(zip(self.norms, self.lrus, self.glus, strict=True)):
             y, last = lru(norm(u), keep, state[layer] if state is not None else None, self.parallel)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.models import Encoder, ModelSpec, register
+from bench.models import Encoder, ModelSpec, register, valid_steps
 
 NEG = -1e4  # log of a value that is 0 (a padded step's input): exp() gives 0, and gradients stay finite
 
@@ -71,17 +71,12 @@ class MinimalRNN(Encoder):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] or None; state: [L, B, H] (positive) or None
-        b, t, _ = x.shape
-        keep = None
-        if lengths is not None:
-            keep = (torch.arange(t, device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(
-                -1
-            )  # [B, T, 1]
+        keep = valid_steps(x, lengths)  # [B, T, 1] or None
         finals = []
         for layer, ih in enumerate(self.ih):
             h0 = state[layer] if state is not None else None
             log_a, log_b = self._coefficients(ih(x if layer == 0 else self.drop(x)), keep)
-            if self.parallel and t > 1:
+            if self.parallel and x.shape[1] > 1:
                 out = log_scan(log_a, log_b, h0)
             else:
                 out = self._steps(log_a.exp(), log_b.exp(), h0)
