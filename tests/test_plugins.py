@@ -19,8 +19,11 @@ from tests.conftest import ROOT
 PLUGIN = ROOT / "examples" / "plugin"
 
 
-def bench(*args, cwd, pythonpath=(), check=True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, pythonpath))}
+def bench(*args, cwd, pythonpath=(), check=True, checkout=True) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in `cwd`, with `pythonpath` first and then this checkout (so the code under test
+    is this one, not whatever an installed seqbench points to), or without the checkout (a wheel's test)."""
+    paths = [*pythonpath, ROOT] if checkout else list(pythonpath)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))}
     res = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=cwd, env=env, capture_output=True, text=True
     )
@@ -169,8 +172,8 @@ def test_a_built_wheel_carries_its_configs_and_suites(tmp_path):
     )
     # the code is the wheel's, and bench/configs/forecast.yaml (lr 0.001, patience 6) was read from it
     assert found.stdout.split() == [str(site / "bench" / "config.py"), "True", "0.001", "6"], found.stderr
-    assert "speech" in bench("tasks", cwd=tmp_path, pythonpath=[site]).stdout
+    assert "speech" in bench("tasks", cwd=tmp_path, pythonpath=[site], checkout=False).stdout
     args = ["--dataset", "dtmf", "--hidden-size", "8", "--max-epochs", "1", "--out", "runs"]
-    res = bench("run", *args, cwd=tmp_path, pythonpath=[site])
+    res = bench("run", *args, cwd=tmp_path, pythonpath=[site], checkout=False)
     record = json.loads((tmp_path / res.stdout.splitlines()[-1].removeprefix("record: ")).read_text())
     assert record["status"] == "ok" and record["config"]["patience"] == 8  # speech.yaml's
