@@ -81,7 +81,10 @@ def main() -> None:
                 model.parallel = path == "parallel"
             cells = []
             for t in args.lengths:
-                seconds, mb = measure(model, torch.randn(BATCH, t, INPUT), args.repeats)
+                repeats = (
+                    1 if path == "sequential" else args.repeats
+                )  # a Python loop of T steps: slow, steady
+                seconds, mb = measure(model, torch.randn(BATCH, t, INPUT), repeats)
                 results[name, path, t] = seconds
                 cells.append(f"{seconds * 1e3:8.1f} ms {mb:6.1f} MB")
             print(
