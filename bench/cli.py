@@ -60,9 +60,8 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, one_line(f"error: {message}; see `{self.prog} --help`") + "\n")
 
-    help_tail = (
-        None  # a function whose text ends --help, called only when help is shown (it may import tasks)
-    )
+    # a function whose text ends --help, called only when help is shown (it may import the tasks)
+    help_tail = None
 
     def format_help(self) -> str:
         text = super().format_help()
@@ -159,9 +158,8 @@ def cmd_run(args, extras) -> int:
         return 0
     status = record.status
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in record.metrics.items() if k.startswith("test/"))
-    reason = (
-        f" ({record.reason})" if record.reason and status != Status.FAILED else ""
-    )  # failed: on stderr, once
+    # a failed run's reason goes to stderr, once
+    reason = f" ({record.reason})" if record.reason and status != Status.FAILED else ""
     print(f"status: {status}{reason}" + (f"; {metrics}" if metrics else ""))
     if record.checkpoint:
         print(f"checkpoint: {record.checkpoint}")
