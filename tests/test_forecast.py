@@ -228,9 +228,8 @@ def test_bad_csv_fails_the_run_with_one_line(tmp_path, capsys):
 
 # -- ETT files ---------------------------------------------------------------------------------------------
 def test_etth1_from_shared_data_standard_split(shared_data):
-    assert (
-        ts.ett_path("etth1") == (shared_data / "ett" / "ETTh1.csv").resolve()
-    )  # the data roots are resolved
+    # the data roots are resolved: a shared folder reached through a link is found where it really is
+    assert ts.ett_path("etth1") == (shared_data / "ett" / "ETTh1.csv").resolve()
     splits, info = FC.load(cfg_for("etth1"))
     assert info["rows"] == {"train": 8640, "val": 2880, "test": 2880}  # 12 / 4 / 4 months of 30 days
     assert info["sizes"] == {"train": 8521, "val": 2857, "test": 2857}  # windows at L=96, H=24
