@@ -16,7 +16,7 @@ import hashlib
 import importlib
 import importlib.metadata as md
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +97,6 @@ class Registry:
             raise unknown(self.kind, name, self._entries)
         return self._entries[name]
 
-    def __contains__(self, name: str) -> bool:
-        try:
-            self.get(name)
-        except BenchError:
-            return False
-        return True
-
     def names(self) -> list[str]:
         self._read_plugins()
         return sorted(self._entries)
@@ -114,8 +107,5 @@ class Registry:
 
     def origins(self) -> dict[str, str]:
         return {name: self._origins[name] for name in self.names()}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
 
     __getitem__ = get
