@@ -193,10 +193,14 @@ def cmd_models(args, extras) -> int:
     from bench import models
     from bench.base.registry import BUILTIN
 
-    for name, origin in models.REGISTRY.origins().items():
+    origins = models.REGISTRY.origins()
+    width = max(map(len, origins))
+    for name, origin in origins.items():
         spec = models.spec(name)
         paper = f" [{spec.paper}]" if spec.paper else ""
-        print(f"{name:10s} {spec.description}{paper}" + ("" if origin == BUILTIN else f"; from {origin}"))
+        print(
+            f"{name:{width}s} {spec.description}{paper}" + ("" if origin == BUILTIN else f"; from {origin}")
+        )
     return 0
 
 

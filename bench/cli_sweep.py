@@ -3,9 +3,28 @@
 run: python -m bench sweep ci --jobs 2
 """
 
+import dataclasses
 import sys
 
 from bench.base.errors import BenchError
+
+
+def sweep_suite(name: str, out: str | None, jobs: int, retry_failed: bool = False, wandb: bool = False):
+    """Run a suite: its tuning trials first, then its cells at the settings the trials chose; returns the suite
+    as it stands after (cells, trials, choices) and the counts per status of both runs."""
+    from bench.suites import load_suite
+    from bench.sweep import sweep
+
+    suite = load_suite(name, out)
+    counts: dict = {}
+    if suite.trials:
+        trials = dataclasses.replace(suite, cells=suite.trials)
+        counts = sweep(trials, jobs, retry_failed, wandb)
+        suite = load_suite(name, out)  # the choices the finished trials make
+    if suite.cells:
+        for k, v in sweep(suite, jobs, retry_failed, wandb).items():
+            counts[k] = round(counts.get(k, 0) + v, 1)
+    return suite, counts
 
 
 def cmd_sweep(args, extras) -> int:
@@ -15,6 +34,11 @@ def cmd_sweep(args, extras) -> int:
     if args.jobs < 1:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     suite = load_suite(args.suite, args.out)
+    if suite.trials and (args.wandb_sweep or args.cell is not None):
+        raise BenchError(
+            f"suite '{args.suite}' tunes each cell on validation first, so its cells are known only after "
+            f"the trials; run it with `python -m bench sweep {args.suite}` (no --cell, no --wandb-sweep)"
+        )
     if args.wandb_sweep:
         from bench.sweep import wandb_sweep
 
@@ -27,7 +51,10 @@ def cmd_sweep(args, extras) -> int:
             )
         suite.cells = [suite.cells[args.cell]]
     try:
-        counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+        if args.cell is not None:
+            counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+        else:
+            suite, counts = sweep_suite(args.suite, args.out, args.jobs, args.retry_failed, args.wandb)
     except SweepInterrupted as e:
         print(", ".join(f"{k}: {v}" for k, v in e.counts.items()))
         print(
@@ -37,17 +64,19 @@ def cmd_sweep(args, extras) -> int:
         )
         return 130
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    out_dir = (suite.cells or suite.trials)[0].cfg.out
+    runs = dataclasses.replace(suite, cells=suite.trials + suite.cells)  # what failed or is busy, trials too
     print(
-        f"records: {suite.cells[0].cfg.out}\ntable: python -m bench table {args.suite}"
+        f"records: {out_dir}\ntable: python -m bench table {args.suite}"
         + (f" --out {args.out}" if args.out else "")
     )
-    failed = failed_cells(suite)
+    failed = failed_cells(runs)
     # cells found busy count only while the other sweep has not finished them
-    busy = len(pending_cells(suite)) if counts.get("busy") else 0
+    busy = len(pending_cells(runs)) if counts.get("busy") else 0
     if busy:
         print(
             f"error: {busy} cells are still being run by another sweep or process (see "
-            f"{suite.cells[0].cfg.out}/logs/sweep.log); run again when it ends",
+            f"{out_dir}/logs/sweep.log); run again when it ends",
             file=sys.stderr,
         )
     if failed:
@@ -55,7 +84,7 @@ def cmd_sweep(args, extras) -> int:
             f" and {len(failed) - 5} more" if len(failed) > 5 else ""
         )
         print(
-            f"error: {len(failed)} cells failed: {names}; logs in {suite.cells[0].cfg.out}/logs, "
+            f"error: {len(failed)} cells failed: {names}; logs in {out_dir}/logs, "
             "rerun them with --retry-failed",
             file=sys.stderr,
         )
@@ -70,7 +99,6 @@ def cmd_reproduce(args, extras) -> int:
 
     from bench import findings, reproduce, table
     from bench.suites import load_suite
-    from bench.sweep import sweep
 
     suite = load_suite(args.suite)
     ref_path = Path(args.reference) if args.reference else reproduce.reference_path(suite)
@@ -79,8 +107,7 @@ def cmd_reproduce(args, extras) -> int:
             f"no reference table at {ref_path}; make one with "
             f"`python -m bench table {args.suite} --format csv --output {ref_path}`"
         )
-    suite = load_suite(args.suite, args.out or reproduce.fresh_folder(suite))
-    counts = sweep(suite, args.jobs)
+    suite, counts = sweep_suite(args.suite, args.out or reproduce.fresh_folder(suite), args.jobs)
     groups = table.collect(suite)
     new = table.to_csv(suite, groups)
     (Path(suite.cells[0].cfg.out) / "table.csv").write_text(new)

@@ -4,7 +4,7 @@ A suite file (bench/configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`
 every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
 grid axis, e.g. `seq_len: [50, 200]`; `datasets` may map each dataset to its own overrides, and a task may map
 to a list of such entries, each with a `label` that names its rows, e.g. a second FSDD row trained to
-explode), optional per-model `overrides` (task -> model -> overrides, e.g.
+explode; an entry's own `models` or `clips` replace the suite's for its rows), optional per-model `overrides` (task -> model -> overrides, e.g.
 `overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned for each cell instead of one architecture's)
 and optional `tolerances` for `bench reproduce`.
 
@@ -15,10 +15,12 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import tasks
 from bench.base.errors import BenchError
 from bench.checks import read_mapping, yaml_line
 from bench.config import CONFIG_DIR, RunConfig, resolve
 from bench.findings import check_spec
+from bench.tuning import check_tune, choose, points
 
 SUITE_DIR = CONFIG_DIR / "suites"
 SUITE_KEYS = (
@@ -31,6 +33,7 @@ SUITE_KEYS = (
     "overrides",
     "tolerances",
     "findings",
+    "tune",
 )
 
 
@@ -52,6 +55,9 @@ class Suite:
     cells: list[Cell] = field(default_factory=list)
     tolerances: dict = field(default_factory=dict)
     findings: list = field(default_factory=list)  # the direction of each row's story (bench.findings)
+    trials: list[Cell] = field(default_factory=list)  # tuning runs (bench.tuning), run before the cells
+    choices: dict = field(default_factory=dict)  # (row, col) -> the tuning.Choice its cells run at
+    untuned: list = field(default_factory=list)  # (row, col) whose trials have not all finished: no cells yet
 
     def rows(self) -> list[str]:
         return list(dict.fromkeys(c.row for c in self.cells))
@@ -109,27 +115,39 @@ def load_suite(name: str, out: str | None = None) -> Suite:
     clips = _as_list(spec.get("clips", ["none"]), "clips", where)
     seeds = _as_list(spec.get("seeds", [0]), "seeds", where)
     common = spec.get("common") or {}
+    tune = check_tune(spec.get("tune"), seeds, where)
     per_model = spec.get("overrides") or {}
+    every_model = list(models)  # the suite's models and those an entry names for its own rows
+    for entry in spec["tasks"].values():
+        for variant in entry if isinstance(entry, list) else [entry]:
+            every_model += [m for m in _as_list((variant or {}).get("models", models), "models", where)]
+    models_named = list(dict.fromkeys(every_model))
     for task, by_model in per_model.items():
         if task not in spec["tasks"]:
             raise bad(f"overrides for task '{task}', which the suite does not run", "overrides", task)
         for model, values in (by_model or {}).items() if isinstance(by_model, dict) else [(None, by_model)]:
-            if model not in models or not isinstance(values, dict):
+            if model not in models_named or not isinstance(values, dict):
                 raise bad(
-                    f"overrides for task '{task}' must map each of its models ({', '.join(models)}) to a "
+                    f"overrides for task '{task}' must map each of its models ({', '.join(models_named)}) to a "
                     f"mapping of key: value, got {model!r}: {values!r}",
                     "overrides",
                     task,
                 )
     out = out or str(Path("sweeps") / suite.name)
     for task, entry in spec["tasks"].items():
-        grid = (models, clips, seeds, common, per_model.get(task) or {}, out)
+        grid = (models, clips, seeds, common, per_model.get(task) or {}, out, tune)
         rows = []
         for variant in entry if isinstance(entry, list) else [entry]:
             variant = dict(variant or {})
             label = str(variant.pop("label", ""))
+            own = (
+                _as_list(variant.pop("models", models), "models", where),
+                _as_list(variant.pop("clips", clips), "clips", where),
+            )
+            own_tune = check_tune(variant.pop("tune", None) or tune, seeds, f"{where}, task {task}")
             for dataset, values in _datasets(variant.pop("datasets", [""]), f"{where}, task {task}"):
-                rows += _expand(suite, task, label, dataset, {**variant, **values}, grid)
+                entry_grid = (*own, *grid[2:-1], own_tune)
+                rows += _expand(suite, task, label, dataset, {**variant, **values}, entry_grid)
         twice = next((r for r in rows if rows.count(r) > 1), None)
         if twice:
             raise bad(f"two entries give the row '{twice}'; give each a different 'label'", "tasks", task)
@@ -148,30 +166,18 @@ def _datasets(value, where: str) -> list[tuple[str, dict]]:
 
 def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid: tuple) -> list[str]:
     """One dataset's cells: every point of the entry's list-valued axes x models x clips x seeds; returns the
-    rows made."""
-    models, clips, seeds, common, per_model, out = grid
+    rows made. Where the suite tunes, each (row, column) gets its trials, and its cells once they all ran."""
+    models, clips, seeds, common, per_model, out, tune = grid
     axes = {k: v for k, v in entry.items() if isinstance(v, list)}
     fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
     rows = []
-    for values in itertools.product(*axes.values()):
-        point = dict(zip(axes, values, strict=True))
-        for model, clip, seed in itertools.product(models, clips, seeds):
-            overrides = {
-                **common,
-                **fixed,
-                **point,
-                **per_model.get(model, {}),
-                "task": task,
-                "model": model,
-                "clip": clip,
-                "seed": seed,
-                "out": out,
-                **({"dataset": dataset} if dataset else {}),
-            }
-            try:
-                cfg = resolve(overrides)
-            except BenchError as e:
-                raise BenchError(f"suite {suite.path}, task {task}: {e}") from None
+
+    def cell(overrides: dict, row: str | None, col: str) -> Cell:
+        try:
+            cfg = resolve(overrides)
+        except BenchError as e:
+            raise BenchError(f"suite {suite.path}, task {task}: {e}") from None
+        if row is None:  # the row's name holds the dataset a task picks by default
             row = " ".join(
                 [
                     f"{task}/{cfg.dataset}",
@@ -179,6 +185,41 @@ def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid
                     *(f"{k}={v}" for k, v in point.items()),
                 ]
             )
-            suite.cells.append(Cell(cfg, overrides, row, f"{model} {clip}"))
+        return Cell(cfg, overrides, row, col)
+
+    for values in itertools.product(*axes.values()):
+        point = dict(zip(axes, values, strict=True))
+        row = None
+        for model, clip in itertools.product(models, clips):
+            base = {
+                **common,
+                **fixed,
+                **point,
+                **per_model.get(model, {}),
+                "task": task,
+                "model": model,
+                "clip": clip,
+                "out": out,
+                **({"dataset": dataset} if dataset else {}),
+            }
+            col = f"{model} {clip}"
+            setting = {}
+            if tune:
+                tried = [
+                    (p, [cell({**base, **p, "seed": s}, row, col) for s in tune["seeds"]])
+                    for p in points(tune)
+                ]
+                suite.trials += [c for _, cells in tried for c in cells]
+                row = tried[0][1][0].row
+                kind = tasks.get(task)
+                choice = choose(tried, kind.higher_is_better, f"val/{kind.primary_metric}")
+                if choice is None:
+                    suite.untuned.append((row, col))
+                    continue
+                suite.choices[(row, col)] = choice
+                setting = choice.setting
+            for seed in seeds:
+                suite.cells.append(cell({**base, **setting, "seed": seed}, row, col))
+                row = suite.cells[-1].row
         rows.append(row)
     return rows

@@ -15,7 +15,7 @@ import math
 import statistics
 from collections.abc import Iterable
 
-from bench import tasks
+from bench import models, tasks
 from bench.base.errors import BenchError
 from bench.groups import Group
 from bench.records import Status, read_record
@@ -53,6 +53,10 @@ def collect(suite: Suite) -> list[Group]:
         if record.grad_profile:
             g.profiles.append(record.grad_profile)
         numbers = {k: getattr(record, k) for k, _ in RUN_STATS} | record.grad_summary
+        if (
+            choice := suite.choices.get((cell.row, cell.col))
+        ) is not None:  # reproduce compares the choice too
+            numbers |= {f"tuned/{k}": v for k, v in choice.setting.items()}
         if record.status == Status.OK:
             numbers |= {
                 k.removeprefix("test/"): v for k, v in record.metrics.items() if k.startswith("test/")
@@ -115,9 +119,11 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
     """(title, rows of cells) for the main table and each secondary table; row 0 is the header."""
     by = {(g.row, g.col): g for g in groups}
     cols = suite.cols()
+    reference = {c.col for c in suite.cells if models.spec(c.cfg.model).reference}
+    heads = [f"{c} (reference)" if c in reference else c for c in cols]
 
     def table(title, cell_text, extra=None):
-        rows = [["task / dataset", *cols, *([extra[0]] if extra else [])]]
+        rows = [["task / dataset", *heads, *([extra[0]] if extra else [])]]
         rows += [
             [
                 row,
@@ -150,8 +156,28 @@ def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]
             + ")"
         )
     out = [
-        table(metric_title + "; " + LEGEND, primary, ("baselines", lambda row: baseline_text(groups, row)))
+        table(
+            metric_title
+            + "; "
+            + LEGEND
+            + ("; (reference): not a recurrent network, shown for scale" * bool(reference))
+            + (
+                "; every cell at the setting its trials chose on validation (table below)"
+                * bool(suite.choices)
+            ),
+            primary,
+            ("baselines", lambda row: baseline_text(groups, row)),
+        )
     ]
+    if suite.choices:
+        n = {len(c.scores) for c in suite.choices.values()}
+        title = f"setting chosen on validation ({'/'.join(map(str, sorted(n)))} trials per cell, tuning seeds only)"
+        out.append(
+            table(
+                title,
+                lambda g: suite.choices[(g.row, g.col)].text() if (g.row, g.col) in suite.choices else "–",
+            )
+        )
     for key, label in RUN_STATS:
         out.append(table(label, lambda g, key=key: fmt(*g.stat(key), digits=3 if key != "params" else 6)))
     out.append(

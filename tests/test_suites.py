@@ -86,6 +86,30 @@ def test_labelled_entries_and_per_dataset_overrides_make_their_own_rows(tmp_path
     assert {cfg[r].options.n_train for r in ("probes/adding", "probes/copy")} == {64}
 
 
+
+def test_an_entry_runs_its_own_models_and_clips_and_the_reference_column_is_marked(tmp_path):
+    path = tmp_path / "own.yaml"
+    path.write_text(
+        "models: [rnn]\n"
+        "clips: [none]\n"
+        "tasks:\n"
+        "  speech:\n"
+        "    - {datasets: [dtmf], hidden_size: 8, models: [rnn, transformer], clips: [none, 'norm:1.0']}\n"
+        "    - {label: plain, datasets: [dtmf], hidden_size: 8}\n"
+    )
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    cols = {row: [c.col for c in suite.cells if c.row == row] for row in suite.rows()}
+    assert cols == {
+        "speech/dtmf": ["rnn none", "rnn norm:1.0", "transformer none", "transformer norm:1.0"],
+        "speech/dtmf plain": ["rnn none"],
+    }
+    fake_records(suite, {(c.row, c.col): [0.5] for c in suite.cells})
+    md = table.to_markdown(suite, table.collect(suite))
+    head = next(line for line in md.splitlines() if line.startswith("| task / dataset"))
+    assert "| transformer none (reference) | transformer norm:1.0 (reference) |" in head
+    assert "(reference): not a recurrent network" in md
+    assert "| speech/dtmf plain | **0.5 (n=1)** | – | – | – |" in md  # cells the entry does not run
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -56,7 +56,8 @@ class ModelSpec:
 
     options: the names of ENCODER_OPTIONS it takes. check(cfg) raises BenchError where the options it takes do
     not fit together. cell: the torch fused module it runs ('rnn', 'lstm', 'gru': cuDNN on GPU, oneDNN on CPU),
-    which the precision probe tests and the record names; None for a model of plain torch ops."""
+    which the precision probe tests and the record names; None for a model of plain torch ops. reference: not a
+    recurrent network, shown beside them for scale (the table marks its columns)."""
 
     factory: Callable[..., nn.Module]
     description: str = ""
@@ -64,6 +65,7 @@ class ModelSpec:
     options: tuple[str, ...] = ()
     check: Callable | None = field(default=None, compare=False)
     cell: str | None = None
+    reference: bool = False
 
 
 def _as_spec(name: str, obj) -> ModelSpec:

@@ -72,5 +72,6 @@ register(
         Transformer,
         "reference, not recurrent: causal pre-norm Transformer, rotary positions, no carried state",
         "Vaswani et al. 2017; Su et al. 2021 (RoPE)",
+        reference=True,
     ),
 )
