@@ -36,3 +36,34 @@ def test_full_suite_is_the_whole_clipping_grid_with_the_longer_settings_in_epoch
     )
     probes = {(c.cfg.dataset, c.cfg.options.seq_len) for c in suite.cells if c.cfg.task == "probes"}
     assert probes == {(d, t) for d in ("adding", "copy") for t in (200, 1000)}
+
+
+def test_modern_suite_compares_every_family_at_equal_size_tuned_on_validation():
+    """Families at the LSTM encoder's parameter count (within 2 %), not at its width; each cell's learning rate
+    from the same three trials at a seed the table does not report."""
+    import torch
+
+    from bench import models
+
+    # the features each task feeds its encoder: value and marker, 20 MFCCs, ETTh1's one series, the embedding
+    features = {"probes": 2, "speech": 20, "forecast": 1, "lm": 128}
+    suite = load_suite("modern")
+    assert {c.cfg.model for c in suite.trials} == set(models.names()) - {"peephole"}
+    assert {c.cfg.seed for c in suite.trials} == {100} and {c.cfg.lr for c in suite.trials} == {
+        1e-3,
+        3e-3,
+        1e-2,
+    }
+    first = {}  # one trial per (row, model): its config, whose size the test rebuilds on the meta device
+    for c in suite.trials:
+        first.setdefault((c.row, c.cfg.model), c.cfg)
+    for row in {r for r, _ in first}:
+        sizes = {}
+        for (r, model), cfg in first.items():
+            if r == row:
+                with torch.device("meta"):
+                    encoder = models.build_for(cfg, features[cfg.task])
+                sizes[model] = sum(p.numel() for p in encoder.parameters())
+        assert max(sizes.values()) / min(sizes.values()) < 1.02, (row, sizes)
+    assert all(c.cfg.max_minutes == 0 and c.cfg.num_layers == 2 for c in suite.trials)
+    assert {c.cfg.options.emb_size for c in suite.trials if c.cfg.task == "lm"} == {128}

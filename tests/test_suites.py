@@ -86,7 +86,6 @@ def test_labelled_entries_and_per_dataset_overrides_make_their_own_rows(tmp_path
     assert {cfg[r].options.n_train for r in ("probes/adding", "probes/copy")} == {64}
 
 
-
 def test_an_entry_runs_its_own_models_and_clips_and_the_reference_column_is_marked(tmp_path):
     path = tmp_path / "own.yaml"
     path.write_text(
@@ -109,6 +108,7 @@ def test_an_entry_runs_its_own_models_and_clips_and_the_reference_column_is_mark
     assert "| transformer none (reference) | transformer norm:1.0 (reference) |" in head
     assert "(reference): not a recurrent network" in md
     assert "| speech/dtmf plain | **0.5 (n=1)** | – | – | – |" in md  # cells the entry does not run
+
 
 @pytest.mark.parametrize(
     ("text", "message"),
