@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--retry-failed", action="store_true", help="also rerun cells whose record is 'failed'"
     )
+    sweep.add_argument(
+        "--cold",
+        action="store_true",
+        help="start each cell as a new interpreter instead of forking it from the warm worker (bench.worker)",
+    )
     sweep.add_argument("--wandb", action="store_true", help="log every run to W&B (offline unless logged in)")
     sweep.add_argument("--cell", type=int, help="run only cell K of the suite (what a W&B sweep agent calls)")
     sweep.add_argument(

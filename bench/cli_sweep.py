@@ -9,7 +9,7 @@ import sys
 from bench.base.errors import BenchError
 
 
-def sweep_suite(name: str, out: str | None, jobs: int, retry_failed: bool = False, wandb: bool = False):
+def sweep_suite(name: str, out: str | None, jobs: int, retry_failed=False, wandb=False, warm=True):
     """Run a suite: its tuning trials first, then its cells at the settings the trials chose; returns the suite
     as it stands after (cells, trials, choices) and the counts per status of both runs."""
     from bench.suites import load_suite
@@ -19,10 +19,10 @@ def sweep_suite(name: str, out: str | None, jobs: int, retry_failed: bool = Fals
     counts: dict = {}
     if suite.trials:
         trials = dataclasses.replace(suite, cells=suite.trials)
-        counts = sweep(trials, jobs, retry_failed, wandb)
+        counts = sweep(trials, jobs, retry_failed, wandb, warm)
         suite = load_suite(name, out)  # the choices the finished trials make
     if suite.cells:
-        for k, v in sweep(suite, jobs, retry_failed, wandb).items():
+        for k, v in sweep(suite, jobs, retry_failed, wandb, warm).items():
             counts[k] = round(counts.get(k, 0) + v, 1)
     return suite, counts
 
@@ -52,9 +52,11 @@ def cmd_sweep(args, extras) -> int:
         suite.cells = [suite.cells[args.cell]]
     try:
         if args.cell is not None:
-            counts = sweep(suite, args.jobs, args.retry_failed, args.wandb)
+            counts = sweep(suite, args.jobs, args.retry_failed, args.wandb, not args.cold)
         else:
-            suite, counts = sweep_suite(args.suite, args.out, args.jobs, args.retry_failed, args.wandb)
+            suite, counts = sweep_suite(
+                args.suite, args.out, args.jobs, args.retry_failed, args.wandb, not args.cold
+            )
     except SweepInterrupted as e:
         print(", ".join(f"{k}: {v}" for k, v in e.counts.items()))
         print(

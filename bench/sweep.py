@@ -1,14 +1,14 @@
 """Run every cell of a suite that has no finished record: resumable, N processes at once, one progress bar.
 
-Each cell runs as its own `python -m bench run --config <cell.yaml>` process (a crash cannot take the sweep
-down; its output goes to <out>/logs/). On a machine with GPUs, process slot i sees only GPU i mod count.
+Each cell runs as its own process, `bench run --config <cell.yaml>` forked from a warm server that has imported
+torch, Lightning and the tasks once (bench.worker; `--cold`: a new interpreter per cell); a crash cannot take
+the sweep down; its output goes to <out>/logs/. On a machine with GPUs, process slot i sees only GPU i mod count.
 A cell runs under its lock (bench.locks), its process dies with the sweep, and Ctrl-C records the running cells
 as interrupted; logs/sweep.log says when each cell started and how it ended.
 
 run: python -m bench sweep ci --jobs 2
 """
 
-import ctypes
 import os
 import queue
 import signal
@@ -36,8 +36,7 @@ from bench.publish import write_unfinished
 from bench.records import FINISHED, Record, Status, read_record
 from bench.runner import record_paths
 from bench.suites import Cell, Suite
-
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+from bench.worker import die_with_parent
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -51,9 +50,10 @@ class SweepInterrupted(KeyboardInterrupt):
 class Control:
     """What the sweep's threads share: the stop flag, the running processes, and the sweep log."""
 
-    def __init__(self, journal: Path | None = None):
+    def __init__(self, journal: Path | None = None, warm: bool = True):
+        self.warm = warm  # run cells in children of the warm fork server (bench.worker), not new interpreters
         self.stop = threading.Event()
-        self.procs: dict[int, subprocess.Popen] = {}
+        self.procs: dict[int, int] = {}  # slot thread -> the pid of the run process it waits for
         self.journal = journal
         self._lock = threading.Lock()
 
@@ -63,17 +63,11 @@ class Control:
                 f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
     def signal(self, sig: int) -> None:
-        for proc in list(self.procs.values()):
+        for pid in list(self.procs.values()):
             try:
-                proc.send_signal(sig)
+                os.kill(pid, sig)
             except (ProcessLookupError, OSError):
                 pass
-
-
-def _die_with_parent() -> None:
-    """In the run process before exec: SIGTERM when the sweep dies, so a kill -9 of a sweep leaves no orphan.
-    (Linux's parent-death signal follows the thread that started the process: it lives until the run ends.)"""
-    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
@@ -134,40 +128,55 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
     cell_file = logs / f"{record_path.stem}.yaml"
     overrides = {"threads": threads, **cell.overrides, **extra}
     cell_file.write_text(yaml.safe_dump(overrides, sort_keys=True))
-    env = {**os.environ, "BENCH_CELL_LOCKED": "1"}  # this sweep holds the cell's lock for the run
+    env = {"BENCH_CELL_LOCKED": "1"}  # this sweep holds the cell's lock for the run
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
     before, key = _mtime(record_path), threading.get_ident()
-    with open(logs / f"{record_path.stem}.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench", "run", "--config", str(cell_file)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # Ctrl-C reaches the sweep alone, which stops its cells in order
-            preexec_fn=_die_with_parent if _LIBC is not None else None,
+    log_path = logs / f"{record_path.stem}.log"
+    if ctl.warm and cell.cfg.world_size == 1:
+        from bench import worker
+
+        proc = worker.context().Process(
+            target=worker.run_cell, args=(str(cell_file), str(log_path), env, os.getpid())
         )
-        ctl.procs[key] = proc
-        held.started(proc.pid)
-        ctl.note(f"start {record_path.stem} pid {proc.pid}")
-        try:
-            code = proc.wait()
-        finally:
-            ctl.procs.pop(key, None)
+        proc.start()
+        wait = proc.join
+    else:  # cold: a new interpreter (also for DDP, whose launcher re-executes the command line)
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench", "run", "--config", str(cell_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                start_new_session=True,  # Ctrl-C reaches the sweep alone, which stops its cells in order
+                preexec_fn=die_with_parent,
+            )
+        wait = proc.wait
+    ctl.procs[key] = proc.pid
+    held.started(proc.pid)
+    ctl.note(
+        f"start {record_path.stem} pid {proc.pid}{'' if isinstance(proc, subprocess.Popen) else ' (warm)'}"
+    )
+    try:
+        wait()
+    finally:
+        ctl.procs.pop(key, None)
+    code = proc.exitcode if not isinstance(proc, subprocess.Popen) else proc.returncode
     record = read_record(record_path, warn=False) if _mtime(record_path) != before else None
     if record is None:  # killed before it could write: record it so the table shows it and a resume knows
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
         record = Record.start(cell.cfg, tasks.get(cell.cfg.task))
         record.status = Status.INTERRUPTED if stopped else Status.FAILED
-        log = logs / f"{record_path.stem}.log"
-        record.reason = f"run process exited with code {code} and wrote no record; see {log}"
+        record.reason = f"run process exited with code {code} and wrote no record; see {log_path}"
         write_unfinished(record, record_path)
     ctl.note(f"end {record_path.stem} {record.status} (exit {code})")
     return record.status
 
 
-def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool = False) -> dict[str, int]:
+def sweep(
+    suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool = False, warm: bool = True
+) -> dict[str, int]:
     """Run the pending cells; returns a count per status (including cells that were already done).
 
     Ctrl-C stops the running cells (recorded as interrupted, rerun on resume) and raises SweepInterrupted."""
@@ -179,7 +188,7 @@ def sweep(suite: Suite, jobs: int = 1, retry_failed: bool = False, wandb: bool =
         slots.put(slot)
     extra = {"wandb": True, "wandb_project": f"seqbench-{suite.name}"} if wandb else {}
     (Path(suite.cells[0].cfg.out) / "logs").mkdir(parents=True, exist_ok=True)
-    ctl = Control(Path(suite.cells[0].cfg.out) / "logs" / "sweep.log")
+    ctl = Control(Path(suite.cells[0].cfg.out) / "logs" / "sweep.log", warm)
     running: dict[int, str] = {}
     columns = (
         TextColumn("{task.description}"),
