@@ -93,7 +93,7 @@ class RunConfig:
         choices=("highest", "high", "medium"),
     )
     threads: int = option(
-        0, "torch CPU threads; 0 = torch's default. Fixed in suites so results reproduce", least=0
+        0, "torch CPU threads; 0 = the faster of 1 and the usable cores, timed at the start", least=0
     )
     out: str = option("runs", "folder for records, checkpoints and plots")
     wandb: bool = option(False, "log to Weights & Biases (offline unless logged in)")

@@ -8,7 +8,6 @@ run: python -m bench doctor
 """
 
 import importlib.metadata as md
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -168,16 +167,16 @@ def _matches(version: str | None, pin: str) -> bool:
 def _hardware() -> list[str]:
     import torch
 
-    from bench.hardware import cpu_rnn_kernel
+    from bench.hardware import cpu_rnn_kernel, usable_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores, where = usable_cores()
     bf16 = cpu_rnn_kernel("lstm", torch.bfloat16)
     bf16_text = {
         "onednn": "oneDNN's fused kernel",
         "native": "torch's native path (no oneDNN bf16 LSTM here)",
     }
     lines = [
-        f"cpu: {torch.backends.cpu.get_cpu_capability()}, {cores} usable cores, torch threads "
+        f"cpu: {torch.backends.cpu.get_cpu_capability()}, {cores} usable cores ({where}), torch threads "
         f"{torch.get_num_threads()}; bf16 LSTM: {bf16_text.get(bf16, 'not supported')}"
     ]
     if torch.cuda.is_available():

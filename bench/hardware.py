@@ -72,3 +72,46 @@ def rnn_kernel(model: str, accelerator: str, precision: str) -> str:
             "torch's native one); use --precision 32"
         )
     return forced or kernel
+
+
+def usable_cores() -> tuple[int, str]:
+    """The cores this process may run on, and where that number comes from: the affinity mask, capped by the
+    container's CPU quota (cgroup v2 cpu.max, or v1 cfs_quota_us / cfs_period_us), not os.cpu_count()."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    why = f"affinity {cores}"
+    quota = None
+    try:
+        q, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        quota = None if q == "max" else int(q) / int(period)
+    except (OSError, ValueError):
+        try:
+            q = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+            quota = q / int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read()) if q > 0 else None
+        except (OSError, ValueError):
+            pass
+    if quota is not None:
+        why += f", cgroup quota {quota:g}"
+        cores = max(1, min(cores, int(quota)))
+    return cores, why
+
+
+def pick_threads(step, cores: int, repeats: int = 2) -> tuple[int, str]:
+    """The faster of 1 and `cores` intra-op threads for `step()` (a training step), timed now, on this machine
+    as loaded as it is: a small recurrent layer gains nothing from more threads, and threads that share a core
+    with another busy process can run 40x slower (issue #32). Returns the count and the timings as text."""
+    import time
+
+    if cores <= 1:
+        return 1, "1 usable core"
+    best = {}
+    for n in (1, cores):
+        torch.set_num_threads(n)
+        step()  # warm-up: allocations, oneDNN primitives
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        best[n] = (time.perf_counter() - start) / repeats
+    chosen = min(best, key=best.get)
+    torch.set_num_threads(chosen)
+    timings = ", ".join(f"{n} threads {t * 1e3:.1f} ms" for n, t in best.items())
+    return chosen, f"measured per training step: {timings}"

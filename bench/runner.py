@@ -4,6 +4,7 @@ run: python -c "from bench.config import resolve; from bench.runner import run; 
 """
 
 import contextlib
+import copy
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError, Diverged
 from bench.config import RunConfig, config_hash
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
-from bench.hardware import device_type, rnn_kernel
+from bench.hardware import device_type, pick_threads, rnn_kernel, usable_cores
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
 from bench.records import Record, Status, environment
@@ -171,11 +172,31 @@ def outcome(record: Record):
         record.reason, record.traceback = f"{type(e).__name__}: {e}", traceback.format_exc()
 
 
+def choose_threads(cfg: RunConfig, task, dm, module) -> str:
+    """Set torch's CPU threads: --threads N as given; by default the faster of 1 and all usable cores, timed on
+    a copy of the model and a validation batch (the run's own model and random streams stay untouched)."""
+    if cfg.threads:
+        return f"--threads {cfg.threads}"
+    cores, where = usable_cores()
+    if device_type(cfg.accelerator) != "cpu" or cfg.world_size > 1:
+        torch.set_num_threads(max(1, cores // cfg.world_size))
+        return f"{max(1, cores // cfg.world_size)}: usable cores ({where}) / {cfg.world_size} processes"
+    probe, batch = copy.deepcopy(module), next(iter(dm.val_dataloader()))
+
+    def step() -> None:
+        with torch.random.fork_rng(devices=[]):
+            probe.zero_grad(set_to_none=True)
+            task.loss(probe(batch["x"], batch.get("lengths"))[0], batch["y"]).backward()
+
+    n, how = pick_threads(step, cores)
+    return f"auto: {n} of {cores} usable cores ({where}); {how}"
+
+
 def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, record_path: Path) -> None:
     """Threads and matmul settings, seed, data, model and Trainer; the environment as Lightning resolved it."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(cfg.threads)  # before any op: the data's preparation runs with it too
     kernel = rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     torch.backends.cudnn.allow_tf32 = cfg.matmul_precision != "highest"
@@ -186,6 +207,7 @@ def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, rec
     parts.module = module = SeqModule(cfg, task, dm.info)
     module.encoder.cpu_kernel = "native" if kernel == "native" else "onednn"
     module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar
+    threads = choose_threads(cfg, task, dm, module)
     record.params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     record.data = dm.info.get("sizes", {})
     if cfg.wandb:
@@ -195,7 +217,7 @@ def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, rec
     extra = [parts.throughput, parts.diagnostics]
     parts.trainer = make_trainer(cfg, task, run_dir, extra, parts.logger or False)
     used = parts.trainer.strategy.root_device.type  # what Lightning resolved, not what was asked
-    record.env = environment(used, str(parts.trainer.precision), kernel)
+    record.env = environment(used, str(parts.trainer.precision), kernel) | {"cpu_threads_why": threads}
 
 
 def fit_and_test(parts: Parts, record: Record) -> None:

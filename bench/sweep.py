@@ -31,6 +31,7 @@ from rich.progress import (
 )
 
 from bench import tasks
+from bench.hardware import usable_cores
 from bench.locks import CellBusy, cell_lock
 from bench.publish import write_unfinished
 from bench.records import FINISHED, Record, Status, read_record
@@ -182,7 +183,7 @@ def sweep(
     Ctrl-C stops the running cells (recorded as interrupted, rerun on resume) and raises SweepInterrupted."""
     todo = pending_cells(suite, retry_failed)
     counts = {"skipped": len(suite.cells) - len(todo)}
-    threads = int(suite.cells[0].overrides.get("threads", 0)) or max(1, (os.cpu_count() or 1) // jobs)
+    threads = int(suite.cells[0].overrides.get("threads", 0)) or max(1, usable_cores()[0] // jobs)
     slots: queue.Queue = queue.Queue()
     for slot in device_slots(jobs, torch.cuda.device_count()):
         slots.put(slot)

@@ -6,6 +6,7 @@ import ast
 import collections
 import json
 import math
+import os
 import traceback
 import types
 from pathlib import Path
@@ -167,3 +168,44 @@ def test_divergence_on_another_rank_names_that_ranks_first_step():
     with pytest.raises(Diverged, match=r"\(nan\) at step 3") as err:
         module._check_finite()
     assert err.value.step == 3
+
+
+def test_usable_cores_follow_the_affinity_mask_and_the_cgroup_quota(tmp_path, monkeypatch):
+    import builtins
+
+    from bench import hardware
+
+    real_open = builtins.open
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: a container's quota
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda f, *a, **k: real_open(tmp_path / "cpu.max" if f == "/sys/fs/cgroup/cpu.max" else f, *a, **k),
+    )
+    assert hardware.usable_cores() == (1, "affinity 4, cgroup quota 1.5")
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert hardware.usable_cores() == (4, "affinity 4")
+
+
+@pytest.mark.parametrize(("slow", "chosen"), [(2, 1), (1, 2)])
+def test_pick_threads_keeps_the_faster_count_and_says_why(monkeypatch, slow, chosen):
+    import time
+
+    from bench import hardware
+
+    clock = [0.0]
+
+    def step():  # a step that takes 40 ms at the slow count and 1 ms at the other, on a fake clock
+        clock[0] += 0.04 if torch.get_num_threads() == slow else 0.001
+
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    before = torch.get_num_threads()
+    try:
+        n, why = hardware.pick_threads(step, 2)
+        assert n == chosen and torch.get_num_threads() == chosen
+        assert why == "measured per training step: " + (
+            "1 threads 40.0 ms, 2 threads 1.0 ms" if slow == 1 else "1 threads 1.0 ms, 2 threads 40.0 ms"
+        )
+    finally:
+        torch.set_num_threads(before)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import models, tasks
+from bench import hardware, models, tasks
 from bench.base.batching import TensorDataModule
 from bench.cli import main
 from bench.config import resolve
@@ -115,6 +115,9 @@ def test_run_writes_record_checkpoint_and_prints_record_last(tmp_path, capsys):
     assert (tmp_path / "runs" / path.split("/")[-1].removesuffix(".json") / "best.ckpt").is_file()
     assert rec["params"] == sum(p.numel() for p in models.build("lstm", 20, 16).parameters()) + 16 * 10 + 10
     assert out[-2] == f"checkpoint: {rec['checkpoint']}" and Path(rec["checkpoint"]).is_file()
+    why = rec["env"]["cpu_threads_why"]  # no --threads: the count was timed, and the record says so
+    cores = hardware.usable_cores()[0]
+    assert why.startswith(f"auto: {rec['env']['cpu_threads']} of {cores} usable cores") or cores == 1, why
 
 
 def test_a_relative_out_prints_and_records_the_published_checkpoint(tmp_path, capsys, monkeypatch):
