@@ -3,6 +3,7 @@ own package (entry points, or package.module:attr) are treated like built-ins; t
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,7 +114,10 @@ def test_the_example_plugin_trains_through_run_sweep_and_table(tmp_path):
     site = tmp_path / "site"
     pip_target(copy_project(["pyproject.toml", "seqbench_peephole.py"], PLUGIN, tmp_path / "src"), site)
     listed = bench("models", cwd=tmp_path, pythonpath=[site]).stdout
-    assert "peephole   LSTM with peephole connections" in listed and "from seqbench-peephole 0.1.0" in listed
+    assert (
+        re.search(r"^peephole +LSTM with peephole connections", listed, re.M)
+        and "from seqbench-peephole 0.1.0" in listed
+    )
     assert "from seqbench-peephole 0.1.0" in bench("tasks", cwd=tmp_path, pythonpath=[site]).stdout
 
     args = ["--task", "majority", "--model", "peephole", "--hidden-size", "8", "--max-epochs", "2"]
