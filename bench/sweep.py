@@ -129,7 +129,7 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
     cell_file = logs / f"{record_path.stem}.yaml"
     overrides = {"threads": threads, **cell.overrides, **extra}
     cell_file.write_text(yaml.safe_dump(overrides, sort_keys=True))
-    env = {"BENCH_CELL_LOCKED": "1"}  # this sweep holds the cell's lock for the run
+    env = {**os.environ, "BENCH_CELL_LOCKED": "1"}  # this sweep holds the cell's lock for the run
     if slot is not None:
         env["CUDA_VISIBLE_DEVICES"] = slot
     before, key = _mtime(record_path), threading.get_ident()
@@ -149,7 +149,7 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **env},
+                env=env,
                 start_new_session=True,  # Ctrl-C reaches the sweep alone, which stops its cells in order
                 preexec_fn=die_with_parent,
             )

@@ -84,6 +84,7 @@ def run_cell(cell_file: str, log_path: str, env: dict, sweep_pid: int) -> None:
     for fd in (1, 2):
         os.dup2(log, fd)
     os.close(log)
+    os.environ.clear()  # the sweep's environment as it is now, not the server's from its start
     os.environ.update(env)
     sys.argv = [sys.executable, "-m", "bench", "run", "--config", cell_file]
     code = cli.main(["run", "--config", cell_file])
