@@ -9,6 +9,8 @@ run: python -c "import torch; from bench.hardware import cpu_rnn_kernel; print(c
 
 import functools
 import os
+import time
+from pathlib import Path
 
 import torch
 
@@ -74,19 +76,19 @@ def rnn_kernel(model: str, accelerator: str, precision: str) -> str:
     return forced or kernel
 
 
-def usable_cores() -> tuple[int, str]:
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> tuple[int, str]:
     """The cores this process may run on, and where that number comes from: the affinity mask, capped by the
     container's CPU quota (cgroup v2 cpu.max, or v1 cfs_quota_us / cfs_period_us), not os.cpu_count()."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     why = f"affinity {cores}"
     quota = None
     try:
-        q, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        q, period = (cgroup / "cpu.max").read_text().split()[:2]
         quota = None if q == "max" else int(q) / int(period)
     except (OSError, ValueError):
         try:
-            q = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
-            quota = q / int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read()) if q > 0 else None
+            q = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+            quota = q / int((cgroup / "cpu" / "cpu.cfs_period_us").read_text()) if q > 0 else None
         except (OSError, ValueError):
             pass
     if quota is not None:
@@ -99,8 +101,6 @@ def pick_threads(step, cores: int, repeats: int = 2) -> tuple[int, str]:
     """The faster of 1 and `cores` intra-op threads for `step()` (a training step), timed now, on this machine
     as loaded as it is: a small recurrent layer gains nothing from more threads, and threads that share a core
     with another busy process can run 40x slower (issue #32). Returns the count and the timings as text."""
-    import time
-
     if cores <= 1:
         return 1, "1 usable core"
     best = {}

@@ -179,8 +179,9 @@ def choose_threads(cfg: RunConfig, task, dm, module) -> str:
         return f"--threads {cfg.threads}"
     cores, where = usable_cores()
     if device_type(cfg.accelerator) != "cpu" or cfg.world_size > 1:
-        torch.set_num_threads(max(1, cores // cfg.world_size))
-        return f"{max(1, cores // cfg.world_size)}: usable cores ({where}) / {cfg.world_size} processes"
+        share = max(1, cores // cfg.world_size)
+        torch.set_num_threads(share)
+        return f"{share}: usable cores ({where}) / {cfg.world_size} processes"
     probe, batch = copy.deepcopy(module), next(iter(dm.val_dataloader()))
 
     def step() -> None:

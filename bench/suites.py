@@ -4,9 +4,10 @@ A suite file (bench/configs/suites/<name>.yaml) holds `models`, `clips`, `seeds`
 every cell, `tasks` (task -> `datasets` plus that task's overrides; a list-valued override becomes one more
 grid axis, e.g. `seq_len: [50, 200]`; `datasets` may map each dataset to its own overrides, and a task may map
 to a list of such entries, each with a `label` that names its rows, e.g. a second FSDD row trained to
-explode; an entry's own `models` or `clips` replace the suite's for its rows), optional per-model `overrides` (task -> model -> overrides, e.g.
-`overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned for each cell instead of one architecture's)
-and optional `tolerances` for `bench reproduce`.
+explode; an entry's own `models` or `clips` replace the suite's for its rows), optional per-model
+`overrides` (task -> model -> overrides, e.g. `overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned
+for each cell instead of one architecture's), optional `tune` (bench.tuning) and optional `tolerances` for
+`bench reproduce`.
 
 run: python -c "from bench.suites import load_suite; print(len(load_suite('ci').cells))"
 """
@@ -120,7 +121,7 @@ def load_suite(name: str, out: str | None = None) -> Suite:
     every_model = list(models)  # the suite's models and those an entry names for its own rows
     for entry in spec["tasks"].values():
         for variant in entry if isinstance(entry, list) else [entry]:
-            every_model += [m for m in _as_list((variant or {}).get("models", models), "models", where)]
+            every_model += _as_list((variant or {}).get("models", models), "models", where)
     models_named = list(dict.fromkeys(every_model))
     for task, by_model in per_model.items():
         if task not in spec["tasks"]:
@@ -144,9 +145,11 @@ def load_suite(name: str, out: str | None = None) -> Suite:
                 _as_list(variant.pop("models", models), "models", where),
                 _as_list(variant.pop("clips", clips), "clips", where),
             )
-            own_tune = check_tune(variant.pop("tune", None) or tune, seeds, f"{where}, task {task}")
+            own_tune = (
+                check_tune(variant.pop("tune"), seeds, f"{where}, task {task}") if "tune" in variant else tune
+            )
+            entry_grid = (*own, *grid[2:-1], own_tune)
             for dataset, values in _datasets(variant.pop("datasets", [""]), f"{where}, task {task}"):
-                entry_grid = (*own, *grid[2:-1], own_tune)
                 rows += _expand(suite, task, label, dataset, {**variant, **values}, entry_grid)
         twice = next((r for r in rows if rows.count(r) > 1), None)
         if twice:
@@ -172,24 +175,16 @@ def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid
     fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
     rows = []
 
-    def cell(overrides: dict, row: str | None, col: str) -> Cell:
+    def cell(overrides: dict, col: str) -> Cell:
         try:
             cfg = resolve(overrides)
         except BenchError as e:
             raise BenchError(f"suite {suite.path}, task {task}: {e}") from None
-        if row is None:  # the row's name holds the dataset a task picks by default
-            row = " ".join(
-                [
-                    f"{task}/{cfg.dataset}",
-                    *([label] if label else []),
-                    *(f"{k}={v}" for k, v in point.items()),
-                ]
-            )
-        return Cell(cfg, overrides, row, col)
+        labels = [*([label] if label else []), *(f"{k}={v}" for k, v in point.items())]
+        return Cell(cfg, overrides, " ".join([f"{task}/{cfg.dataset}", *labels]), col)
 
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values, strict=True))
-        row = None
         for model, clip in itertools.product(models, clips):
             base = {
                 **common,
@@ -206,8 +201,7 @@ def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid
             setting = {}
             if tune:
                 tried = [
-                    (p, [cell({**base, **p, "seed": s}, row, col) for s in tune["seeds"]])
-                    for p in points(tune)
+                    (p, [cell({**base, **p, "seed": s}, col) for s in tune["seeds"]]) for p in points(tune)
                 ]
                 suite.trials += [c for _, cells in tried for c in cells]
                 row = tried[0][1][0].row
@@ -218,8 +212,7 @@ def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid
                     continue
                 suite.choices[(row, col)] = choice
                 setting = choice.setting
-            for seed in seeds:
-                suite.cells.append(cell({**base, **setting, "seed": seed}, row, col))
-                row = suite.cells[-1].row
+            suite.cells += [cell({**base, **setting, "seed": seed}, col) for seed in seeds]
+            row = suite.cells[-1].row
         rows.append(row)
     return rows

@@ -9,6 +9,7 @@ as interrupted; logs/sweep.log says when each cell started and how it ended.
 run: python -m bench sweep ci --jobs 2
 """
 
+import ctypes
 import os
 import queue
 import signal
@@ -37,7 +38,8 @@ from bench.publish import write_unfinished
 from bench.records import FINISHED, Record, Status, read_record
 from bench.runner import record_paths
 from bench.suites import Cell, Suite
-from bench.worker import die_with_parent
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -69,6 +71,12 @@ class Control:
                 os.kill(pid, sig)
             except (ProcessLookupError, OSError):
                 pass
+
+
+def _die_with_parent() -> None:
+    """In a cold run process before exec: SIGTERM when the sweep dies, so a kill -9 of a sweep leaves no orphan.
+    (Linux's parent-death signal follows the thread that started the process: it lives until the run ends.)"""
+    _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
@@ -134,7 +142,8 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
         env["CUDA_VISIBLE_DEVICES"] = slot
     before, key = _mtime(record_path), threading.get_ident()
     log_path = logs / f"{record_path.stem}.log"
-    if ctl.warm and cell.cfg.world_size == 1:
+    warm = ctl.warm and cell.cfg.world_size == 1
+    if warm:
         from bench import worker
 
         proc = worker.context().Process(
@@ -151,19 +160,17 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,  # Ctrl-C reaches the sweep alone, which stops its cells in order
-                preexec_fn=die_with_parent,
+                preexec_fn=_die_with_parent if _LIBC is not None else None,
             )
         wait = proc.wait
     ctl.procs[key] = proc.pid
     held.started(proc.pid)
-    ctl.note(
-        f"start {record_path.stem} pid {proc.pid}{'' if isinstance(proc, subprocess.Popen) else ' (warm)'}"
-    )
+    ctl.note(f"start {record_path.stem} pid {proc.pid}{' (warm)' if warm else ''}")
     try:
         wait()
     finally:
         ctl.procs.pop(key, None)
-    code = proc.exitcode if not isinstance(proc, subprocess.Popen) else proc.returncode
+    code = proc.exitcode if warm else proc.returncode
     record = read_record(record_path, warn=False) if _mtime(record_path) != before else None
     if record is None:  # killed before it could write: record it so the table shows it and a resume knows
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)

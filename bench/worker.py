@@ -5,13 +5,12 @@ Every child is forked from the server, never from an earlier cell: no seed, thre
 CUDA context or W&B run can leak from one cell to the next. The server only imports; it runs no torch op
 (so no OpenMP pool exists to be forked) and never touches CUDA (a child picks its GPU by CUDA_VISIBLE_DEVICES
 before CUDA starts). A child is its own session with its own log, and dies with the sweep (it waits on the
-sweep's pidfd), as a cold `python -m bench run` process does (parent-death signal). bench.sweep runs DDP cells cold: Lightning's launcher
-re-executes the command line, which a forked child does not have.
+sweep's pidfd), as a cold `python -m bench run` process does (parent-death signal). bench.sweep runs DDP
+cells cold: Lightning's launcher re-executes the command line, which a forked child does not have.
 
 run: python -m bench sweep ci --jobs 2  (python -m bench sweep ci --cold: one new process per cell)
 """
 
-import ctypes
 import multiprocessing
 import os
 import select
@@ -23,16 +22,6 @@ from bench import cli, runner, tasks  # noqa: F401  (runner: imported in the ser
 
 for _name in tasks.names():  # every task module, and torchmetrics with them
     tasks.get(_name)
-
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def die_with_parent() -> None:
-    """In a run process: SIGTERM when its parent dies, so a kill -9 of a sweep leaves no orphan. (Linux's
-    parent-death signal follows the thread that started the process: the sweep's slot thread, which lives until
-    the run ends.)"""
-    if _LIBC is not None:
-        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def context():
@@ -62,11 +51,8 @@ def die_with(pid: int) -> None:
     except ProcessLookupError:  # it is gone already
         os.kill(os.getpid(), signal.SIGTERM)
         return
-    except (
-        AttributeError,
-        OSError,
-    ):  # no pidfd (Linux < 5.3, or not Linux): the sweep stops its cells itself
-        return
+    except (AttributeError, OSError):
+        return  # no pidfd (Linux < 5.3, or not Linux): the sweep stops its cells itself
 
     def wait() -> None:
         select.select([fd], [], [])

@@ -171,21 +171,13 @@ def test_divergence_on_another_rank_names_that_ranks_first_step():
 
 
 def test_usable_cores_follow_the_affinity_mask_and_the_cgroup_quota(tmp_path, monkeypatch):
-    import builtins
-
     from bench import hardware
 
-    real_open = builtins.open
     (tmp_path / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: a container's quota
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(
-        builtins,
-        "open",
-        lambda f, *a, **k: real_open(tmp_path / "cpu.max" if f == "/sys/fs/cgroup/cpu.max" else f, *a, **k),
-    )
-    assert hardware.usable_cores() == (1, "affinity 4, cgroup quota 1.5")
+    assert hardware.usable_cores(tmp_path) == (1, "affinity 4, cgroup quota 1.5")
     (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert hardware.usable_cores() == (4, "affinity 4")
+    assert hardware.usable_cores(tmp_path) == (4, "affinity 4")
 
 
 @pytest.mark.parametrize(("slow", "chosen"), [(2, 1), (1, 2)])
