@@ -7,8 +7,10 @@ oneDNN has no bf16 LSTM without AVX-512 (an AVX2-only EPYC, for example) and no 
 run: python -c "import torch; from bench.hardware import cpu_rnn_kernel; print(cpu_rnn_kernel('lstm', torch.bfloat16))"
 """
 
+import ctypes
 import functools
 import os
+import platform
 import time
 from pathlib import Path
 
@@ -95,6 +97,21 @@ def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> tuple[int, str]:
         why += f", cgroup quota {quota:g}"
         cores = max(1, min(cores, int(quota)))
     return cores, why
+
+
+def keep_freed_memory() -> str:
+    """Have glibc's malloc keep freed memory for the next allocation instead of handing it back to the kernel.
+    By default every block above its mmap threshold (32 MB at most) is a fresh mapping, page-faulted and zeroed
+    page by page, so a training step pays for its activations' memory again each time: on the 2-core VM an
+    equal-size minGRU's forward + backward at T = 1,000 ran 1.5-3x slower so (benchmarks/scan_speed.py).
+    Idempotent, for the whole process; the memory goes back when the process ends. Returns what it did."""
+    if platform.libc_ver()[0] != "glibc":
+        return "the platform's allocator (not glibc)"
+    libc = ctypes.CDLL(None)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    if libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2**31 - 1):
+        return "glibc malloc keeps freed memory (mmap threshold 1 GiB, no trim)"
+    return "glibc malloc as it was (mallopt refused)"
 
 
 def pick_threads(step, cores: int, repeats: int = 2) -> tuple[int, str]:

@@ -27,7 +27,7 @@ from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError, Diverged
 from bench.config import RunConfig, config_hash
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
-from bench.hardware import device_type, pick_threads, rnn_kernel, usable_cores
+from bench.hardware import device_type, keep_freed_memory, pick_threads, rnn_kernel, usable_cores
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
 from bench.records import Record, Status, environment
@@ -196,6 +196,7 @@ def choose_threads(cfg: RunConfig, task, dm, module) -> str:
 def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, record_path: Path) -> None:
     """Threads and matmul settings, seed, data, model and Trainer; the environment as Lightning resolved it."""
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS on GPU
+    malloc = keep_freed_memory()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)  # before any op: the data's preparation runs with it too
     kernel = rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
@@ -218,7 +219,10 @@ def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, rec
     extra = [parts.throughput, parts.diagnostics]
     parts.trainer = make_trainer(cfg, task, run_dir, extra, parts.logger or False)
     used = parts.trainer.strategy.root_device.type  # what Lightning resolved, not what was asked
-    record.env = environment(used, str(parts.trainer.precision), kernel) | {"cpu_threads_why": threads}
+    record.env = environment(used, str(parts.trainer.precision), kernel) | {
+        "cpu_threads_why": threads,
+        "malloc": malloc,
+    }
 
 
 def fit_and_test(parts: Parts, record: Record) -> None:

@@ -1,8 +1,8 @@
 """Forward + backward time and activation memory of every model at T = 100, 1,000 and 4,000 on the CPU, each at
 the parameter count of a fused GRU-128 (families compared at equal size, not equal width), the scan families on
-both their parallel and sequential paths. Memory is what autograd saves for the backward pass (BPTT's cost),
-counted by a saved-tensor hook, each storage once. The last line is minGRU's parallel path over the fused GRU at
-T = 1,000 (target: at most 2).
+their three paths (bench/models/scan.py: fused, the training path; parallel; steps). Memory is what autograd
+saves for the backward pass (BPTT's cost), counted by a saved-tensor hook, each storage once. The last lines are
+minGRU's training (fused) and parallel paths over the fused GRU at T = 1,000 (target: at most 2).
 
 run: python benchmarks/scan_speed.py --threads 1 --repeats 3
 """
@@ -14,6 +14,7 @@ import time
 import torch
 
 from bench import models
+from bench.hardware import keep_freed_memory
 
 INPUT, BATCH = 32, 16
 
@@ -55,8 +56,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 1000, 4000])
+    parser.add_argument("--malloc-default", action="store_true", help="leave glibc's malloc as it is")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print("allocator:", "left as it is" if args.malloc_default else keep_freed_memory() + ", as a run does")
     torch.manual_seed(0)
     target = sum(p.numel() for p in models.build("gru", INPUT, 128).parameters())
     print(
@@ -72,18 +75,16 @@ def main() -> None:
         model = models.build(name, INPUT, hidden)
         params = sum(p.numel() for p in model.parameters())
         paths = (
-            ["parallel", "sequential"]
-            if hasattr(model, "parallel")
+            ["fused", "parallel", "steps"]
+            if hasattr(model, "scan")
             else ["fused" if models.spec(name).cell else "-"]
         )
         for path in paths:
-            if hasattr(model, "parallel"):
-                model.parallel = path == "parallel"
+            if hasattr(model, "scan"):
+                model.scan = path
             cells = []
             for t in args.lengths:
-                repeats = (
-                    1 if path == "sequential" else args.repeats
-                )  # a Python loop of T steps: slow, steady
+                repeats = 1 if path == "steps" else args.repeats  # T autograd steps: slow, steady
                 seconds, mb = measure(model, torch.randn(BATCH, t, INPUT), repeats)
                 results[name, path, t] = seconds
                 cells.append(f"{seconds * 1e3:8.1f} ms {mb:6.1f} MB")
@@ -92,8 +93,9 @@ def main() -> None:
                 flush=True,
             )
     t = 1000 if 1000 in args.lengths else args.lengths[-1]
-    ratio = results["mingru", "parallel", t] / results["gru", "fused", t]
-    print(f"mingru parallel / fused gru at T={t}: {ratio:.2f}")
+    for path in ("parallel", "fused"):
+        ratio = results["mingru", path, t] / results["gru", "fused", t]
+        print(f"mingru {path} / fused gru at T={t}: {ratio:.2f}")
 
 
 if __name__ == "__main__":

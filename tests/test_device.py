@@ -201,3 +201,31 @@ def test_pick_threads_keeps_the_faster_count_and_says_why(monkeypatch, slow, cho
         )
     finally:
         torch.set_num_threads(before)
+
+
+FAULTS = """
+import resource, sys, torch
+from bench.hardware import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory().startswith("glibc malloc keeps")
+torch.ones(2**24).sum()  # 64 MB, above glibc's largest mmap threshold: a warm-up
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    torch.ones(2**24).sum()  # what a training step's activations do: allocate, use, free, again
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(
+    __import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's; this libc is not"
+)
+def test_freed_memory_is_reused_instead_of_faulted_in_again():
+    import subprocess
+    import sys
+
+    def faults(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    kept, default = faults("keep"), faults("default")
+    assert default > 3 * max(kept, 1), (kept, default)  # each fresh 64 MB mapping faults its pages in again

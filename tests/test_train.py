@@ -118,6 +118,7 @@ def test_run_writes_record_checkpoint_and_prints_record_last(tmp_path, capsys):
     why = rec["env"]["cpu_threads_why"]  # no --threads: the count was timed, and the record says so
     cores = hardware.usable_cores()[0]
     assert why.startswith(f"auto: {rec['env']['cpu_threads']} of {cores} usable cores") or cores == 1, why
+    assert rec["env"]["malloc"] == hardware.keep_freed_memory()  # what the run did to the allocator, recorded
 
 
 def test_a_relative_out_prints_and_records_the_published_checkpoint(tmp_path, capsys, monkeypatch):

@@ -1,5 +1,5 @@
 """The Linear Recurrent Unit (Orvieto et al. 2023, "Resurrecting Recurrent Neural Networks for Long Sequences"):
-a diagonal complex linear recurrence, trained with a parallel scan, inside the paper's residual block.
+a diagonal complex linear recurrence, solved by a linear scan, inside the paper's residual block.
 
     x_t = lambda * x_{t-1} + gamma * (B u_t),   y_t = Re(C x_t) + D * u_t
     lambda = exp(-exp(nu) + i exp(theta))  (stable exponential parametrisation, |lambda| < 1 always)
@@ -7,8 +7,9 @@ a diagonal complex linear recurrence, trained with a parallel scan, inside the p
     ring initialisation: |lambda| uniform on [r_min, r_max], phase uniform on [0, max_phase]
 
 A block is LayerNorm -> LRU -> GELU -> GLU, added back to its input (pre-norm residual, the paper's MLP/GLU
-form). The scan is Hillis-Steele doubling in plain torch: log2(T) elementwise steps; `parallel = False` runs
-the same recurrence one step at a time (tests/test_scan.py checks they agree).
+form). `scan` picks how the recurrence is solved (bench/models/scan.py): "fused" (the default, one pass over
+time with a hand-written backward), "parallel" (Hillis-Steele doubling, log2(T) elementwise passes, the
+paper's associative scan) or "steps" (one autograd step at a time); tests/test_scan.py checks they agree.
 
 run: python -c "import torch; from bench import models; m = models.build('lru', 4, 8); print(m(torch.randn(2, 5, 4))[0].shape)"
 """
@@ -19,16 +20,7 @@ import torch
 from torch import nn
 
 from bench.models import Encoder, ModelSpec, register, valid_steps
-
-
-def linear_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """x_t = a_t x_{t-1} + b_t for every t (x_0 = 0, fold an initial state into b_1): [B, T, N], any dtype."""
-    t, step = a.shape[1], 1
-    while step < t:  # after the pass with offset d, each position holds the composition of its last 2d steps
-        b = torch.cat([b[:, :step], a[:, step:] * b[:, :-step] + b[:, step:]], dim=1)
-        a = torch.cat([a[:, :step], a[:, step:] * a[:, :-step]], dim=1)
-        step *= 2
-    return b
+from bench.models.scan import doubling_scan, fused_scan, step_scan
 
 
 class LRULayer(nn.Module):
@@ -48,7 +40,7 @@ class LRULayer(nn.Module):
         self.D = nn.Parameter(torch.randn(size))
         self.state_size = state
 
-    def forward(self, u: torch.Tensor, keep: torch.Tensor | None, x0: torch.Tensor | None, parallel: bool):
+    def forward(self, u: torch.Tensor, keep: torch.Tensor | None, x0: torch.Tensor | None, scan: str):
         # u: [B, T, H]; keep: [B, T, 1] or None; x0: [B, N] complex or None
         lam = torch.exp(torch.complex(-self.nu_log.exp(), self.theta_log.exp()))  # [N]
         bu = self.B(u).float()
@@ -58,14 +50,7 @@ class LRULayer(nn.Module):
             a, bu = torch.where(keep, a, torch.ones_like(a)), torch.where(keep, bu, torch.zeros_like(bu))
         if x0 is not None:
             bu = torch.cat([bu[:, :1] + a[:, :1] * x0.unsqueeze(1), bu[:, 1:]], dim=1)
-        if parallel and u.shape[1] > 1:
-            x = linear_scan(a, bu)
-        else:
-            h, steps = torch.zeros_like(bu[:, 0]), []
-            for s in range(bu.shape[1]):
-                h = a[:, s] * h + bu[:, s]
-                steps.append(h)
-            x = torch.stack(steps, dim=1)
+        x = {"fused": fused_scan, "parallel": doubling_scan, "steps": step_scan}[scan](a, bu)
         y = self.C(torch.cat([x.real, -x.imag], dim=-1).to(u.dtype)) + self.D * u  # Re(C x) + D u
         return y, x[:, -1]
 
@@ -73,7 +58,7 @@ class LRULayer(nn.Module):
 class LRU(Encoder):
     """Input projection to H, then `num_layers` pre-norm residual LRU blocks; the state is the complex [L, B, N]."""
 
-    parallel = True
+    scan = "fused"  # or "parallel" | "steps" (module docstring)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
         super().__init__()
@@ -94,7 +79,7 @@ class LRU(Encoder):
         keep = valid_steps(x, lengths)  # [B, T, 1] or None
         u, finals = self.proj(x), []  # [B, T, H]
         for layer, (norm, lru, glu) in enumerate(zip(self.norms, self.lrus, self.glus, strict=True)):
-            y, last = lru(norm(u), keep, state[layer] if state is not None else None, self.parallel)
+            y, last = lru(norm(u), keep, state[layer] if state is not None else None, self.scan)
             u = u + self.drop(nn.functional.glu(glu(nn.functional.gelu(y)), dim=-1))
             finals.append(last)
         return u, torch.stack(finals)  # [B, T, H], [L, B, N] complex
@@ -104,7 +89,7 @@ register(
     "lru",
     ModelSpec(
         LRU,
-        "Linear Recurrent Unit: diagonal complex recurrence in pre-norm residual GLU blocks, parallel scan",
+        "Linear Recurrent Unit: diagonal complex recurrence in pre-norm residual GLU blocks, linear scan",
         "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences",
     ),
 )

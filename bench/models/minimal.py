@@ -1,12 +1,15 @@
 """minGRU and minLSTM (Feng et al. 2024, "Were RNNs All We Needed?"): gates and candidates read the input only,
-so the whole sequence's recurrence is one log-space parallel scan (Heinsen 2023) in training.
+so the whole sequence's recurrence is one linear scan over time in training.
 
     minGRU:  z = sigmoid(W_z x),  h~ = g(W_h x),  h_t = (1 - z) h_{t-1} + z h~
     minLSTM: f, i = sigmoid(W_f x), sigmoid(W_i x);  f', i' = f / (f + i), i / (f + i);  h_t = f' h_{t-1} + i' h~
 
-g(v) = v + 0.5 for v >= 0, sigmoid(v) below keeps every state positive, so log h exists. Each family also has
-the sequential step (`parallel = False`, or one step at a time for generation); both compute the same function
-(tests/test_scan.py). Padded steps keep the state: their coefficient is 1 and their input 0.
+g(v) = v + 0.5 for v >= 0, sigmoid(v) below keeps every state positive, so log h exists. The coefficients are
+computed in log space, as in the paper; `scan` picks how h is solved from them: "fused" (the default, one pass
+over time with a hand-written backward, bench/models/scan.py: the fastest on a CPU), "parallel" (the paper's
+log-space parallel scan, Heinsen 2023: logcumsumexp, for a GPU) or "steps" (one autograd step at a time, as
+generation runs it). All three compute the same function (tests/test_scan.py). Padded steps keep the state:
+their coefficient is 1 and their input 0.
 
 run: python -c "import torch; from bench import models; m = models.build('mingru', 4, 8); print(m(torch.randn(2, 5, 4))[0].shape)"
 """
@@ -18,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bench.models import Encoder, ModelSpec, register, valid_steps
+from bench.models.scan import fused_scan, step_scan
 
 NEG = -1e4  # log of a value that is 0 (a padded step's input): exp() gives 0, and gradients stay finite
 
@@ -38,10 +42,30 @@ def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None) 
     return h[:, 1:] if h0 is not None else h  # [B, T, H]
 
 
+class _Gates(torch.autograd.Function):
+    """a = sigmoid(-d), b = sigmoid(d) g(v) with the backward written out: 8 passes over [B, T, H] forward and
+    9 back, where autograd's graph of the same formulas takes 24 (an equal-size minGRU is elementwise-bound)."""
+
+    @staticmethod
+    def forward(ctx, d: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, z, pos = torch.sigmoid(-d), torch.sigmoid(d), v >= 0
+        g = torch.where(pos, v + 0.5, torch.sigmoid(v))
+        ctx.save_for_backward(a, z, g, pos)
+        return a, z * g
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_a: torch.Tensor, grad_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, z, g, pos = ctx.saved_tensors
+        grad_d = (grad_b * g).sub_(grad_a).mul_(a).mul_(z)  # da/dd = -az, db/dd = az g
+        dg = torch.where(pos, 1.0, g * (1 - g))  # g' = 1 above 0, sigmoid' = g (1 - g) below
+        return grad_d, (grad_b * z).mul_(dg)
+
+
 class MinimalRNN(Encoder):
     """Stacked minGRU or minLSTM layers (cell 'mingru' | 'minlstm'); the state is [L, B, H]."""
 
-    parallel = True  # False: the sequential step path
+    scan = "fused"  # or "parallel" | "steps" (module docstring)
 
     def __init__(
         self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0
@@ -55,51 +79,47 @@ class MinimalRNN(Encoder):
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"ih": [m.weight for m in self.ih], "hh": []}  # no hidden-to-hidden weights: that is the point
 
-    def _coefficients(self, k: torch.Tensor, keep: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """log a, log b [B, T, H] of h_t = a_t h_{t-1} + b_t from the layer's pre-activations k [B, T, G * H]."""
+    def _coefficients(
+        self, k: torch.Tensor, keep: torch.Tensor | None, log: bool
+    ) -> tuple[torch.Tensor, ...]:
+        """a, b [B, T, H] of h_t = a_t h_{t-1} + b_t (or their logs) from the pre-activations k [B, T, G * H]."""
         k = k.float()  # the scan in fp32 also under bf16 autocast: log-space sums lose little, cumsums do
         if self.cell == "mingru":
-            kz, kh = k.chunk(2, dim=-1)
-            log_a, log_b = -F.softplus(kz), -F.softplus(-kz) + log_g(kh)
+            d, kh = k.chunk(2, dim=-1)  # z = sigmoid(d)
         else:
             kf, ki, kh = k.chunk(3, dim=-1)
-            diff = F.softplus(-kf) - F.softplus(-ki)  # log i - log f
-            log_a, log_b = -F.softplus(diff), -F.softplus(-diff) + log_g(kh)
-        if keep is not None:  # padded steps: a = 1, b = 0
-            log_a, log_b = log_a.masked_fill(~keep, 0.0), log_b.masked_fill(~keep, NEG)
-        return log_a, log_b
+            d = F.softplus(-kf) - F.softplus(-ki)  # log i - log f: i' = sigmoid(d), f' = sigmoid(-d)
+        if log:
+            a, b, padded = -F.softplus(d), -F.softplus(-d) + log_g(kh), (0.0, NEG)
+        else:  # the same without a log or exp per element: what the fused and step paths need
+            (a, b), padded = _Gates.apply(d, kh), (1.0, 0.0)
+        if keep is not None:  # padded steps keep the state: a = 1, b = 0
+            a, b = a.masked_fill(~keep, padded[0]), b.masked_fill(~keep, padded[1])
+        return a, b
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None, state=None):
         # x: [B, T, F]; lengths: [B] or None; state: [L, B, H] (positive) or None
         keep = valid_steps(x, lengths)  # [B, T, 1] or None
-        finals = []
+        parallel, finals = self.scan == "parallel" and x.shape[1] > 1, []
         for layer, ih in enumerate(self.ih):
             h0 = state[layer] if state is not None else None
-            log_a, log_b = self._coefficients(ih(x if layer == 0 else self.drop(x)), keep)
-            if self.parallel and x.shape[1] > 1:
-                out = log_scan(log_a, log_b, h0)
+            a, b = self._coefficients(ih(x if layer == 0 else self.drop(x)), keep, log=parallel)
+            if parallel:
+                out = log_scan(a, b, h0)
             else:
-                out = self._steps(log_a.exp(), log_b.exp(), h0)
+                if h0 is not None:  # h_1 = a_1 h0 + b_1
+                    b = torch.cat([b[:, :1] + a[:, :1] * h0.unsqueeze(1), b[:, 1:]], dim=1)
+                out = fused_scan(a, b) if self.scan == "fused" else step_scan(a, b)
             finals.append(out[:, -1])
             x = out.to(x.dtype)  # [B, T, H]
         return x, torch.stack(finals)  # [B, T, H], [L, B, H]
-
-    @staticmethod
-    def _steps(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
-        """The sequential path: one step at a time, as a carried state or generation runs it."""
-        h = h0 if h0 is not None else torch.zeros_like(b[:, 0])
-        outs = []
-        for s in range(b.shape[1]):
-            h = a[:, s] * h + b[:, s]
-            outs.append(h)
-        return torch.stack(outs, dim=1)
 
 
 register(
     "mingru",
     ModelSpec(
         partial(MinimalRNN, "mingru"),
-        "minGRU: input-only gates, log-space parallel scan",
+        "minGRU: input-only gates, one linear scan over time",
         "Feng et al. 2024, Were RNNs All We Needed?",
     ),
 )
@@ -107,7 +127,7 @@ register(
     "minlstm",
     ModelSpec(
         partial(MinimalRNN, "minlstm"),
-        "minLSTM: input-only normalized forget/input gates, log-space parallel scan",
+        "minLSTM: input-only normalized forget/input gates, one linear scan over time",
         "Feng et al. 2024, Were RNNs All We Needed?",
     ),
 )
