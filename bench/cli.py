@@ -5,6 +5,7 @@ run: python -m bench run --task speech --model lstm --clip norm:1.0
 
 import argparse
 import dataclasses
+import importlib
 import re
 import sys
 
@@ -139,16 +140,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args, extras) -> int:
+    from bench import tasks
     from bench.checks import check_accelerator, make_out
     from bench.config import resolve
     from bench.hardware import rnn_kernel
     from bench.locks import CellBusy, run_lock
-    from bench.records import Status
-    from bench.runner import record_paths, run
+    from bench.records import Status, record_paths
+    from bench.runner import run
 
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
     check_accelerator(cfg.accelerator)
+    for name in tasks.get(
+        cfg.task
+    ).extensions:  # a wheel that does not load: the doctor's line, nothing written
+        importlib.import_module(name)
     # a precision that no kernel here can run stops with one line before any work
     rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)
     make_out(cfg.out)

@@ -31,6 +31,10 @@ def _strategies() -> list[str]:
     return ["auto", *StrategyRegistry.available_strategies()]
 
 
+# what --help says instead of listing the registry, so that building the CLI does not import Lightning
+_strategies.described = "one of auto | ddp | ddp_spawn | fsdp | ... (Lightning's StrategyRegistry)"
+
+
 def _tasks():
     """The task registry, imported on first use: building the CLI's flags loads no task module (and none of
     the compiled extensions a task needs, which `bench doctor` must be able to report on)."""

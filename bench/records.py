@@ -6,9 +6,11 @@ run: python -c "from bench.records import environment; print(environment())"
 
 import dataclasses
 import functools
+import importlib.metadata
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -16,10 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 
-from bench.config import config_hash
+from bench.config import RunConfig, config_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -162,7 +163,7 @@ def environment(device: str = "cpu", precision: str = "32", rnn_kernel: str = "o
     float32 matmul setting (TF32 or not) and the kernel behind the recurrent layer."""
     env = {
         "torch": torch.__version__,
-        "lightning": pl.__version__,
+        "lightning": importlib.metadata.version("pytorch-lightning"),  # not imported: readers need none of it
         "python": platform.python_version(),
         "accelerator": device,
         "device": "cpu",
@@ -200,3 +201,12 @@ def read_record(path: Path, warn: bool = True) -> Record | None:
         if warn:
             print(f"warning: skipping unreadable record {path} ({e})", file=sys.stderr)
         return None
+
+
+def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
+    """(record file, run folder for checkpoint and plots), both named by the config hash."""
+    task, dataset, model = (
+        re.sub(r"[^A-Za-z0-9_.-]+", "_", n)[:40] for n in (cfg.task, cfg.dataset, cfg.model)
+    )
+    stem = f"{task}-{dataset}-{model}-{config_hash(cfg)}"  # plugin names hold ':' and '/': one file name
+    return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem

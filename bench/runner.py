@@ -8,7 +8,6 @@ import copy
 import logging
 import math
 import os
-import re
 import shutil
 import signal
 import sys
@@ -25,12 +24,12 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from bench import tasks
 from bench.base.batching import TensorDataModule
 from bench.base.errors import BenchError, Diverged
-from bench.config import RunConfig, config_hash
+from bench.config import RunConfig
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.hardware import device_type, keep_freed_memory, pick_threads, rnn_kernel, usable_cores
 from bench.module import SeqModule
 from bench.publish import publish, work_dir
-from bench.records import Record, Status, environment
+from bench.records import Record, Status, environment, record_paths
 
 # Lightning advertises its cloud logger on every Trainer, names the work folder's checkpoint that testing restores
 # (gone once the run is published: the run prints the final path), and torch deprecates a class that Lightning
@@ -56,15 +55,6 @@ class Throughput(Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.seconds += time.perf_counter() - self._t
         self.steps += 1
-
-
-def record_paths(cfg: RunConfig) -> tuple[Path, Path]:
-    """(record file, run folder for checkpoint and plots), both named by the config hash."""
-    task, dataset, model = (
-        re.sub(r"[^A-Za-z0-9_.-]+", "_", n)[:40] for n in (cfg.task, cfg.dataset, cfg.model)
-    )
-    stem = f"{task}-{dataset}-{model}-{config_hash(cfg)}"  # plugin names hold ':' and '/': one file name
-    return Path(cfg.out) / f"{stem}.json", Path(cfg.out) / stem
 
 
 def make_trainer(cfg: RunConfig, task, run_dir: Path, extra: list, logger=False) -> pl.Trainer:

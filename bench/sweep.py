@@ -35,8 +35,7 @@ from bench import tasks
 from bench.hardware import usable_cores
 from bench.locks import CellBusy, cell_lock
 from bench.publish import write_unfinished
-from bench.records import FINISHED, Record, Status, read_record
-from bench.runner import record_paths
+from bench.records import FINISHED, Record, Status, read_record, record_paths
 from bench.suites import Cell, Suite
 
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None

@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from bench import models, tasks
 from bench.base.errors import BenchError
 from bench.groups import Group
-from bench.records import Status, read_record
-from bench.runner import record_paths
+from bench.records import Status, read_record, record_paths
 from bench.suites import Suite
 
 # Per-run numbers aggregated besides the test metrics; (record key, label).

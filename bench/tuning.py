@@ -14,8 +14,7 @@ import math
 from dataclasses import dataclass
 
 from bench.base.errors import BenchError
-from bench.records import Status, read_record
-from bench.runner import record_paths
+from bench.records import Status, read_record, record_paths
 
 TUNE_KEYS = ("space", "seeds")
 

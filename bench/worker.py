@@ -11,6 +11,7 @@ cells cold: Lightning's launcher re-executes the command line, which a forked ch
 run: python -m bench sweep ci --jobs 2  (python -m bench sweep ci --cold: one new process per cell)
 """
 
+import importlib
 import multiprocessing
 import os
 import select
@@ -19,9 +20,12 @@ import sys
 import threading
 
 from bench import cli, runner, tasks  # noqa: F401  (runner: imported in the server, before any fork)
+from bench.base import batching  # noqa: F401
+from bench.tasks import metrics  # noqa: F401  (and torchmetrics: the tasks import both when a run starts)
 
-for _name in tasks.names():  # every task module, and torchmetrics with them
-    tasks.get(_name)
+for _name in tasks.names():  # every task module, and the compiled extensions that its runs load
+    for _extension in tasks.get(_name).extensions:
+        importlib.import_module(_extension)
 
 
 def context():

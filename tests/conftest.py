@@ -48,8 +48,7 @@ def session_cache(tmp_path_factory) -> Path:
 
 def write_record(cfg, status: str = "ok", **fields) -> Path:
     """A record of `cfg` as a run would write it, with `status` and the given fields, at its place."""
-    from bench.records import Record, Status, write_json
-    from bench.runner import record_paths
+    from bench.records import Record, Status, record_paths, write_json
 
     record = Record.start(cfg, tasks.get(cfg.task))
     record.status = Status(status)

@@ -15,6 +15,7 @@ from bench.cli import main
 from bench.config import resolve
 from bench.tasks import forecast
 from bench.tasks import series as ts
+from bench.tasks.metrics import MASE
 from tests.conftest import usage_error
 
 FC = tasks.get("forecast")
@@ -113,7 +114,7 @@ def test_mase_by_hand():
     train = torch.tensor([[0.0, 0.0], [1.0, 2.0], [0.0, 4.0], [3.0, 6.0]])  # [T, 2]
     scale = ts.seasonal_scale(train, period=2)  # |0-0|, |3-1| -> 1 ; |4-0|, |6-2| -> 4
     assert scale.tolist() == [1.0, 4.0]
-    m = forecast.MASE(scale)
+    m = MASE(scale)
     m.update(torch.tensor([[[1.0, 4.0]]]), torch.zeros(1, 1, 2))  # errors 1/1 and 4/4
     m.update(torch.tensor([[[2.0, 0.0]]]), torch.zeros(1, 1, 2))  # errors 2/1 and 0/4
     assert m.compute().item() == pytest.approx((1 + 1 + 2 + 0) / 4)

@@ -6,8 +6,7 @@ import pytest
 
 from bench import table, tasks
 from bench.config import config_hash, from_saved, resolve
-from bench.records import Record, Status, read_record, write_json
-from bench.runner import record_paths
+from bench.records import Record, Status, read_record, record_paths, write_json
 from bench.suites import load_suite
 from bench.sweep import pending_cells
 from tests.conftest import ROOT, write_record

@@ -8,7 +8,7 @@ import pytest
 from bench import table, tasks
 from bench.base.errors import BenchError
 from bench.cli import main
-from bench.runner import record_paths
+from bench.records import record_paths
 from bench.suites import load_suite
 from bench.sweep import device_slots, pending_cells
 from tests.conftest import write_record

@@ -13,8 +13,7 @@ import pytest
 from bench.cli import main
 from bench.config import resolve
 from bench.locks import CellBusy, cell_lock, pid_alive
-from bench.records import read_record
-from bench.runner import record_paths
+from bench.records import read_record, record_paths
 from bench.suites import load_suite
 from tests.conftest import ROOT, usage_error, write_record
 

@@ -185,7 +185,7 @@ def test_baselines_by_hand():
     language model of the training split."""
     from types import SimpleNamespace
 
-    from bench.tasks.classify import classification_metrics
+    from bench.tasks.metrics import classification_metrics
 
     y_train, y_test = torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1, 2])
     dm = SimpleNamespace(splits={"train": {"y": y_train}, "test": {"y": y_test}}, info={"num_classes": 3})

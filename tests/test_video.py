@@ -13,6 +13,7 @@ from bench.base.errors import BenchError
 from bench.cli import main
 from bench.config import resolve
 from bench.tasks import video, video_cnn, video_shapes
+from bench.tasks.metrics import OrderAccuracy
 from bench.tasks.video_io import sample_indices, stratified_split
 from tests.conftest import usage_error
 
@@ -81,7 +82,7 @@ def test_shuffle_frames_permutes_each_clip_and_keeps_labels():
 
 
 def test_order_accuracy_compares_each_class_with_its_twin():
-    metric = video.OrderAccuracy([1, 0, -1])
+    metric = OrderAccuracy([1, 0, -1])
     pred = torch.tensor([[2.0, 1.0, 9.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # wrong overall, right in pair
     metric.update(pred, torch.tensor([0, 1, 2]))
     assert metric.compute().item() == 0.5  # class 2 has no twin and is not counted

@@ -6,7 +6,7 @@ import sys
 
 from bench import tasks, worker
 from bench.cli import main
-from bench.runner import record_paths
+from bench.records import record_paths
 from bench.suites import load_suite
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]

@@ -39,7 +39,7 @@ def check_declared(obj) -> None:
         key, value, rule = f.name, getattr(obj, f.name), f.metadata
         if isinstance(value, float) and not math.isfinite(value):
             raise BenchError(f"'{key}' must be a finite number, got {value}")
-        valid = valid_choices(f)
+        valid = valid_choices(f) if value != f.default else None  # a default is valid: no registry to load
         if valid is not None and value not in valid:
             raise BenchError(f"unknown {key} '{value}'; valid: {', '.join(map(str, valid))}")
         least, above, below = rule.get("least"), rule.get("above"), rule.get("below")
@@ -67,8 +67,12 @@ def interval(f: dataclasses.Field) -> str:
 
 
 def constraint(f: dataclasses.Field) -> str:
-    """The declared rule of a field in words: 'one of a | b', '> 0', '>= 1', 'in [0, 1)'."""
-    rule, valid = f.metadata, valid_choices(f)
+    """The declared rule of a field in words: 'one of a | b', '> 0', '>= 1', 'in [0, 1)'. Choices read from a
+    slow registry may carry their words (`described`) so that help does not load it."""
+    rule = f.metadata
+    if described := getattr(rule.get("choices"), "described", None):
+        return described
+    valid = valid_choices(f)
     if valid is not None:
         return "one of " + " | ".join(map(str, valid[:8])) + (" | ..." if len(valid) > 8 else "")
     if rule.get("below") is not None:

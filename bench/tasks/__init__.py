@@ -7,13 +7,14 @@ run: python -m bench tasks
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-import torchmetrics
 from torch import nn
-from torch.utils.data import DataLoader
 
-from bench.base.batching import bucket_loader
+if TYPE_CHECKING:  # the training stack is imported by the methods that use it, not to list or describe a task
+    import torchmetrics
+    from torch.utils.data import DataLoader
 from bench.base.errors import BenchError, unknown
 from bench.base.registry import Registry
 from bench.base.sources import Source, fetch
@@ -68,6 +69,9 @@ class Task:
     primary_metric = ""  # a key of metrics(); logged as val/<key>
     higher_is_better = True
     stateful = False  # True: the recurrent state is carried (detached) across consecutive batches
+    # compiled packages a run of the task loads: imported before a run writes anything, so that a broken wheel
+    # is the doctor's one line, not a failed record (the task's module imports them only where it uses them)
+    extensions: tuple[str, ...] = ()
 
     @dataclass
     class Options:
@@ -94,8 +98,10 @@ class Task:
         """Return ({'train'|'val'|'test': {'x', 'y', optional 'lengths'}}, info)."""
         raise NotImplementedError
 
-    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
+    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> "DataLoader":
         """This rank's batches of one split (cfg.batch_size // world each); length-bucketed, shuffled when training."""
+        from bench.base.batching import bucket_loader
+
         return bucket_loader(data, cfg.batch_size // world, train, cfg.seed, world, rank)
 
     def build(self, cfg, info: dict, make_encoder: Callable[[int], nn.Module]) -> Layers:
@@ -124,7 +130,7 @@ class Task:
         """The loss at the last time step, for the temporal gradient profile; per-step tasks override."""
         return self.loss(pred, y)
 
-    def metrics(self, info: dict) -> torchmetrics.MetricCollection:
+    def metrics(self, info: dict) -> "torchmetrics.MetricCollection":
         """Metrics updated with (pred, y); non-scalar results (a confusion matrix) go to the record only."""
         raise NotImplementedError
 

@@ -6,7 +6,6 @@ run: python -m bench run --task speech --dataset dtmf --model gru --max-epochs 2
 """
 
 import torch
-import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
@@ -27,18 +26,6 @@ class ClassifierHead(nn.Module):
         return self.fc(self.drop(final_features(out, lengths, self.bidirectional)))  # [B, C]
 
 
-def classification_metrics(num_classes: int) -> torchmetrics.MetricCollection:
-    """Clip-level accuracy (micro), macro-F1, and the confusion matrix (rows: true class)."""
-    k = num_classes
-    return torchmetrics.MetricCollection(
-        {
-            "acc": torchmetrics.classification.MulticlassAccuracy(k, average="micro"),
-            "f1": torchmetrics.classification.MulticlassF1Score(k, average="macro"),
-            "confusion": torchmetrics.classification.MulticlassConfusionMatrix(k),
-        }
-    )
-
-
 class ClassifierTask(Task):
     """One label per sequence: accuracy is the primary metric, higher is better."""
 
@@ -51,7 +38,9 @@ class ClassifierTask(Task):
     def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(pred, y)
 
-    def metrics(self, info) -> torchmetrics.MetricCollection:
+    def metrics(self, info):
+        from bench.tasks.metrics import classification_metrics
+
         return classification_metrics(info["num_classes"])
 
     def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:

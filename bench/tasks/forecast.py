@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
@@ -151,7 +150,11 @@ class ForecastTask(Task):
     def loss(self, pred, y):
         return F.mse_loss(pred, y)
 
-    def metrics(self, info) -> torchmetrics.MetricCollection:
+    def metrics(self, info):
+        import torchmetrics
+
+        from bench.tasks.metrics import MASE
+
         return torchmetrics.MetricCollection(
             {
                 "mse": torchmetrics.MeanSquaredError(),
@@ -216,30 +219,6 @@ class ForecastHead(nn.Module):
     def forward(self, out, lengths):
         z = self.drop(final_features(out, lengths, self.bidirectional))  # [B, D]
         return self.fc(z).view(-1, self.horizon, self.out_size)  # [B, H, F_out]
-
-
-class MASE(torchmetrics.Metric):
-    """Mean absolute scaled error: the forecast's absolute error on every step divided, per output column, by
-    the in-sample MAE of the one-step seasonal-naive forecast on the training split (Hyndman & Koehler 2006,
-    period m; scaled data). Averaged over all steps, windows and columns. Below 1 beats that in-sample error."""
-
-    full_state_update = False
-    higher_is_better = False
-    is_differentiable = True
-
-    def __init__(self, scale: torch.Tensor, **kwargs):
-        super().__init__(**kwargs)
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32).clone(), persistent=False)
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
-        err = (pred - target).abs() / self.scale  # [B, H, F_out]
-        self.total += err.sum()
-        self.count += err.numel()
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
 
 
 def evaluate_baselines(task: ForecastTask, windows: dict, info: dict, chunk: int = 2048) -> dict[str, dict]:

@@ -4,12 +4,10 @@ run: BENCH_DATA=../shared/data python -m bench run --task lm --model lstm
 """
 
 import hashlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -39,30 +37,6 @@ from bench.tasks.lm_text import (
 )
 
 SAMPLE_LENGTH = 200  # tokens of the sample stored in every record
-
-
-class TokenNLL(torchmetrics.Metric):
-    """Mean cross-entropy per token over a pass (summed across DDP ranks), reported as perplexity or bits."""
-
-    full_state_update = False
-    higher_is_better = False
-
-    def __init__(self, unit: str):
-        super().__init__()
-        self.unit = unit  # ppl: exp(mean nats) | bpc: mean nats / ln 2
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, y: torch.Tensor) -> None:
-        # pred: [B, T, V] logits; y: [B, T] token ids
-        self.total += F.cross_entropy(
-            pred.reshape(-1, pred.shape[-1]).float(), y.reshape(-1), reduction="sum"
-        )
-        self.count += y.numel()
-
-    def compute(self) -> torch.Tensor:
-        mean = self.total / self.count
-        return mean.exp() if self.unit == "ppl" else mean / math.log(2)
 
 
 class Embed(nn.Module):
@@ -215,7 +189,11 @@ class LanguageModelTask(Task):
     def final_loss(self, pred, y):
         return F.cross_entropy(pred[:, -1], y[:, -1])  # the last step's prediction, for the gradient profile
 
-    def metrics(self, info: dict) -> torchmetrics.MetricCollection:
+    def metrics(self, info: dict):
+        import torchmetrics
+
+        from bench.tasks.metrics import TokenNLL
+
         units = ("ppl", "bpc") if info["level"] == "char" else ("ppl",)
         return torchmetrics.MetricCollection({u: TokenNLL(u) for u in units})
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torchmetrics
 from torch import nn
 from torch.nn import functional as F
 
@@ -126,7 +125,11 @@ class ProbesTask(Task):
     def final_loss(self, pred, y):
         return self.loss(pred, y) if pred.dim() == 1 else F.cross_entropy(pred[:, -1], y[:, -1])
 
-    def metrics(self, info) -> torchmetrics.MetricCollection:
+    def metrics(self, info):
+        import torchmetrics
+
+        from bench.tasks.metrics import RecallAccuracy
+
         recall = PROBES[info["dataset"]].recall_classes
         return torchmetrics.MetricCollection({"acc": RecallAccuracy()} if recall else {})
 
@@ -162,19 +165,3 @@ class StepHead(nn.Module):
 
     def forward(self, out, lengths):
         return self.fc(out)
-
-
-class RecallAccuracy(torchmetrics.Metric):
-    """Accuracy over the last 10 steps (the recalled symbols) of per-step logits [B, T, C]."""
-
-    def __init__(self):
-        super().__init__()
-        self.add_state("correct", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def update(self, pred, y):
-        self.correct += (pred[:, -10:].argmax(-1) == y[:, -10:]).sum()
-        self.total += y[:, -10:].numel()
-
-    def compute(self):
-        return self.correct / self.total

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
-import torchaudio
 from torch import nn
 
 from bench.base import datasets
@@ -45,6 +43,8 @@ DTMF = {
 
 def read_wav(path: Path) -> np.ndarray:
     """Mono float32 samples; a clear error naming the file when it is corrupt or empty."""
+    import soundfile as sf  # here: listing the tasks loads no audio library
+
     try:
         wav, _ = sf.read(path, dtype="float32", always_2d=True)
     except Exception as e:  # soundfile raises several types for malformed headers
@@ -134,6 +134,7 @@ class SpeechTask(ClassifierTask):
     }
     default_dataset = "fsdd"
     offline_dataset = "dtmf"
+    extensions = ("soundfile", "torchaudio")
 
     @dataclass
     class Options:
@@ -163,6 +164,8 @@ class SpeechTask(ClassifierTask):
         self._features(cfg)
 
     def _featurizer(self, o: "SpeechTask.Options", sr: int):
+        import torchaudio  # here: listing the tasks or building a suite loads no compiled audio extension
+
         n_fft = 2 ** math.ceil(math.log2(sr * o.win_ms / 1000))
         mel = {
             "n_fft": n_fft,

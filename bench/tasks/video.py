@@ -9,7 +9,6 @@ run: python -m bench run --task video --model lstm
 from dataclasses import dataclass
 
 import torch
-import torchmetrics
 from torch import nn
 
 from bench.base import datasets
@@ -17,7 +16,7 @@ from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
 from bench.tasks import register, video_cnn, video_shapes, video_sources
-from bench.tasks.classify import ClassifierTask, classification_metrics
+from bench.tasks.classify import ClassifierTask
 from bench.tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
 
 VIDEOFOLDER = "videofolder"
@@ -159,7 +158,9 @@ class VideoTask(ClassifierTask):
     def input_size(self, cfg, info) -> int:
         return cfg.options.feature_size
 
-    def metrics(self, info) -> torchmetrics.MetricCollection:
+    def metrics(self, info):
+        from bench.tasks.metrics import OrderAccuracy, classification_metrics
+
         metrics = classification_metrics(info["num_classes"])
         if "twins" in info:
             metrics.add_metrics({"order_acc": OrderAccuracy(info["twins"])})
@@ -208,24 +209,3 @@ def shuffle_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Each clip's frames in its own random order: x [N, T, ...] -> [N, T, ...]."""
     order = torch.rand(x.shape[:2], generator=g).argsort(1)  # [N, T]
     return x[torch.arange(len(x))[:, None], order]
-
-
-class OrderAccuracy(torchmetrics.Metric):
-    """On classes with a time-reversed twin: how often the logit of the true class beats its twin's. Chance 0.5;
-    a model blind to frame order cannot beat it, whatever else it gets right."""
-
-    def __init__(self, twins: list[int]):
-        super().__init__()
-        self.register_buffer("twins", torch.tensor(twins), persistent=False)
-        self.add_state("correct", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def update(self, pred: torch.Tensor, y: torch.Tensor) -> None:
-        twin = self.twins[y]  # [B]
-        has = twin >= 0
-        rows = torch.arange(len(y), device=y.device)[has]
-        self.correct += (pred[rows, y[has]] > pred[rows, twin[has]]).sum()
-        self.total += has.sum()
-
-    def compute(self) -> torch.Tensor:
-        return self.correct / self.total.clamp(min=1)
