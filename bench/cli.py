@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("suite")
     table.add_argument("--format", choices=["terminal", "md", "csv", "html"], default="terminal")
     table.add_argument(
+        "--layout",
+        choices=["auto", "wide", "long"],
+        default="auto",
+        help="terminal: the pivot (wide), one line per cell (long), or the pivot where it fits (auto)",
+    )
+    table.add_argument(
         "--output", help="write to this file instead of standard output (html: default <out>/table.html)"
     )
     board = sub.add_parser("board", help="log the suite's aggregated table to W&B as the leaderboard")
@@ -224,7 +230,9 @@ def cmd_table(args, extras) -> int:
     suite = load_suite(args.suite, args.out)
     groups = table.collect(suite)
     if args.format == "terminal" and not args.output:
-        table.print_terminal(suite, groups)
+        from bench.terminal import print_grids
+
+        print_grids(table.grids(suite, groups), args.layout)
         return 0
     if args.format == "html":
         from bench.report import to_html

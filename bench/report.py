@@ -96,7 +96,8 @@ def to_html(suite: Suite, groups: list[Group]) -> str:
         )
         for r in rows[1:]:
             cells = [
-                f"<b>{html.escape(c.strip('*'))}</b>" if c.startswith("**") else html.escape(c) for c in r
+                f"<b>{html.escape(c.strip('*'))}</b>" if c.startswith("**") else html.escape(c)
+                for c in map(str, r)
             ]
             parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</table>")

@@ -14,10 +14,12 @@ import io
 import math
 import statistics
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from bench import models, tasks
 from bench.base.errors import BenchError
 from bench.groups import Group
+from bench.numbers import Style, style_of
 from bench.records import Status, read_record, record_paths
 from bench.suites import Suite
 
@@ -106,86 +108,96 @@ def differs(a: Group, b: Group) -> bool:
     return bool(ttest_ind(x, y, equal_var=False).pvalue < ALPHA)
 
 
-def fmt(mean: float, std: float, n: int, digits: int = 4) -> str:
-    if n == 0:
-        return "–"
-    if n == 1:  # one run has no spread to show
-        return f"{mean:.{digits}g} (n={n})"
-    return f"{mean:.{digits}g} ± {std:.2g} (n={n})"
+@dataclass
+class Shown:
+    """A table cell: its statistic's text, the runs behind it (None: not a statistic), its mark ("best",
+    "tied" or none) and the runs it leaves out ("2 diverged", "1 undefined")."""
+
+    text: str
+    n: int | None = None
+    mark: str = ""
+    note: str = ""
+
+    def __str__(self) -> str:  # the pivot's cell, as the terminal, markdown and HTML write it
+        text = self.text + (f" (n={self.n})" if self.n else "")
+        text = f"**{text}**" if self.mark == "best" else f"≈ {text}" if self.mark == "tied" else text
+        return text + (f" [{self.note}]" if self.note else "")
 
 
-def grids(suite: Suite, groups: list[Group]) -> list[tuple[str, list[list[str]]]]:
-    """(title, rows of cells) for the main table and each secondary table; row 0 is the header."""
+def show(g: Group, key: str, style: Style) -> Shown:
+    """The statistic of `key` over g's runs in the row's style; runs whose value is NaN (a saturated run's
+    reach) are counted beside it, not averaged."""
+    undefined = sum(1 for x in g.values.get(key, []) if x is not None and math.isnan(x))
+    mean, std, n = g.stat(key)
+    if not n and undefined:
+        return Shown("undefined", undefined)
+    return Shown(style.stat(mean, std, n), n or None, note=f"{undefined} undefined" if undefined else "")
+
+
+Grid = tuple[str, list[list]]  # (title, rows): row 0 the header, then [row label, Shown..., extra text]
+
+
+def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
+    """(title, rows) for the main table and each secondary table; row 0 is the header. Every statistic of a
+    row is written in one style (bench.numbers)."""
     by = {(g.row, g.col): g for g in groups}
     cols = suite.cols()
     reference = {c.col for c in suite.cells if models.spec(c.cfg.model).reference}
     heads = [f"{c} (reference)" if c in reference else c for c in cols]
 
-    def table(title, cell_text, extra=None):
+    def table(title, cell, key=None, integer=False, extra=None) -> Grid:
+        """cell(g, style) -> Shown; key(g): the metric whose values set the row's style."""
         rows = [["task / dataset", *heads, *([extra[0]] if extra else [])]]
-        rows += [
-            [
-                row,
-                *(cell_text(by[(row, c)]) if (row, c) in by else "–" for c in cols),
-                *([extra[1](row)] if extra else []),
-            ]
-            for row in suite.rows()
-        ]
+        for row in suite.rows():
+            present = [by[(row, c)] for c in cols if (row, c) in by]
+            style = style_of([g.stat(key(g)) for g in present], integer) if key else Style()
+            cells = [cell(by[(row, c)], style) if (row, c) in by else Shown("–") for c in cols]
+            rows.append([row, *cells, *([extra[1](row)] if extra else [])])
         return title, rows
 
-    def primary(g: Group) -> str:
-        text = show(g, g.primary)
+    def primary(g: Group, style: Style) -> Shown:
+        shown = show(g, g.primary, style)
+        shown.mark = "best" if g.best else "tied" if g.tied else ""
         bad = ", ".join(f"{n} {s}" for s, n in g.status.items() if s != "ok")
-        text = f"**{text}**" if g.best else f"≈ {text}" if g.tied else text
-        return text + (f" [{bad}]" if bad else "")
+        shown.note = ", ".join(x for x in (shown.note, bad) if x)
+        return shown
 
     first = groups[0]
     metric_title = f"test {first.primary} ({'higher' if first.higher_is_better else 'lower'} is better)"
     if len({(g.primary, g.higher_is_better) for g in groups}) > 1:
-        metric_title = (
-            "test primary metric per task ("
-            + ", ".join(
-                sorted(
-                    {
-                        f"{g.row.split('/')[0]}: {g.primary} {'↑' if g.higher_is_better else '↓'}"
-                        for g in groups
-                    }
-                )
-            )
-            + ")"
-        )
+        kinds = {f"{g.row.split('/')[0]}: {g.primary} {'↑' if g.higher_is_better else '↓'}" for g in groups}
+        metric_title = f"test primary metric per task ({', '.join(sorted(kinds))})"
+    notes = [LEGEND]
+    if reference:
+        notes.append("(reference): not a recurrent network, shown for scale")
+    if suite.choices:
+        notes.append("every cell at the setting its trials chose on validation (table below)")
+    primary_key = lambda g: g.primary  # noqa: E731
     out = [
         table(
-            metric_title
-            + "; "
-            + LEGEND
-            + ("; (reference): not a recurrent network, shown for scale" * bool(reference))
-            + (
-                "; every cell at the setting its trials chose on validation (table below)"
-                * bool(suite.choices)
-            ),
+            "; ".join([metric_title, *notes]),
             primary,
-            ("baselines", lambda row: baseline_text(groups, row)),
+            primary_key,
+            extra=("baselines", lambda row: baseline_text(groups, row)),
         )
     ]
     if suite.choices:
         n = {len(c.scores) for c in suite.choices.values()}
         title = f"setting chosen on validation ({'/'.join(map(str, sorted(n)))} trials per cell, tuning seeds only)"
-        out.append(
-            table(
-                title,
-                lambda g: suite.choices[(g.row, g.col)].text() if (g.row, g.col) in suite.choices else "–",
-            )
-        )
+        choice = suite.choices.get
+        out.append(table(title, lambda g, _: Shown(c.text() if (c := choice((g.row, g.col))) else "–")))
     for key, label in RUN_STATS:
-        out.append(table(label, lambda g, key=key: fmt(*g.stat(key), digits=3 if key != "params" else 6)))
+        out.append(
+            table(label, lambda g, st, key=key: show(g, key, st), lambda g, key=key: key, key == "params")
+        )
     out.append(
         table(
-            "diverged / failed runs", lambda g: f"{g.status.get('diverged', 0)} / {g.status.get('failed', 0)}"
+            "diverged / failed runs",
+            lambda g, _: Shown(f"{g.status.get('diverged', 0)} / {g.status.get('failed', 0)}"),
         )
     )
     for key in [k for k in GRAD_TABLES if any(k in g.values for g in groups)]:
-        out.append(table(key, lambda g, key=key: show(g, key, digits=3)))
+        out.append(table(key, lambda g, st, key=key: show(g, key, st), lambda g, key=key: key))
     return out
 
 
@@ -197,23 +209,13 @@ def baseline_text(groups: list[Group], row: str) -> str:
     return "; ".join(f"{name} {v:.4g}" for name, v in sorted(row_baselines(groups, row).items())) or "–"
 
 
-def show(g: Group, key: str, digits: int = 4) -> str:
-    """fmt of the statistic, plus the runs whose value is NaN (a saturated run's reach, a NaN loss): shown, not
-    averaged."""
-    nans = sum(1 for x in g.values.get(key, []) if x is not None and math.isnan(x))
-    mean, std, n = g.stat(key)
-    if not nans:
-        return fmt(mean, std, n, digits)
-    return f"nan (n={nans})" if not n else f"{fmt(mean, std, n, digits)} + {nans} nan"
-
-
 def to_markdown(suite: Suite, groups: list[Group]) -> str:
     parts = [f"# {suite.name}" + (f": {suite.description}" if suite.description else "")]
     for title, rows in grids(suite, groups):
         parts.append(f"\n## {title}\n")
         parts.append("| " + " | ".join(rows[0]) + " |")
         parts.append("|" + " --- |" * len(rows[0]))
-        parts += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        parts += ["| " + " | ".join(map(str, r)) + " |" for r in rows[1:]]
     return "\n".join(parts) + "\n"
 
 
@@ -260,17 +262,3 @@ def to_csv(suite: Suite, groups: list[Group]) -> str:
         for name, v in sorted(row_baselines(groups, row).items()):
             w.writerow([row, "baseline", name, primary[row], f"{v:.6g}", "0", 1, 0, 0, 0, 0])
     return buf.getvalue()
-
-
-def print_terminal(suite: Suite, groups: list[Group]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for title, rows in grids(suite, groups):
-        t = Table(title=title, title_justify="left")
-        for head in rows[0]:
-            t.add_column(head)
-        for r in rows[1:]:
-            t.add_row(*[f"[bold green]{c.strip('*')}[/]" if c.startswith("**") else c for c in r])
-        console.print(t)

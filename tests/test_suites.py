@@ -8,6 +8,7 @@ import pytest
 from bench import table, tasks
 from bench.base.errors import BenchError
 from bench.cli import main
+from bench.numbers import Style
 from bench.records import record_paths
 from bench.suites import load_suite
 from bench.sweep import device_slots, pending_cells
@@ -107,7 +108,7 @@ def test_an_entry_runs_its_own_models_and_clips_and_the_reference_column_is_mark
     head = next(line for line in md.splitlines() if line.startswith("| task / dataset"))
     assert "| transformer none (reference) | transformer norm:1.0 (reference) |" in head
     assert "(reference): not a recurrent network" in md
-    assert "| speech/dtmf plain | **0.5 (n=1)** | – | – | – |" in md  # cells the entry does not run
+    assert "| speech/dtmf plain | **0.5000 (n=1)** | – | – | – |" in md  # cells the entry does not run
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,7 @@ def test_markdown_and_csv_outputs(suite_file, tmp_path):
     groups = table.collect(suite)
     md = table.to_markdown(suite, groups)
     assert "| task / dataset | lstm none | lstm norm:1.0 | rnn none | rnn norm:1.0 | baselines |" in md
-    assert "| speech/dtmf n_mfcc=13 | **0.85 ± 0.071 (n=2)** | – | – [2 diverged] | – | chance 0.1 |" in md
+    assert "| speech/dtmf n_mfcc=13 | **0.850 ± 0.071 (n=2)** | – | – [2 diverged] | – | chance 0.1 |" in md
     assert "| speech/dtmf n_mfcc=13 | 0 / 0 | 0 / 0 | 2 / 0 | 0 / 0 |" in md
     lines = table.to_csv(suite, groups).splitlines()
     assert lines[0] == "row,model,clip,metric,mean,std,n,best,diverged,failed,tied"
@@ -280,12 +281,11 @@ def test_stat_keeps_infinite_reach_and_drops_nan():
     )
     mean, std, n = g.stat("grad/reach")
     assert mean == float("-inf") and std != std and n == 2
-    assert table.fmt(mean, std, n) == "-inf ± nan (n=2)"
-    assert (
-        table.show(g, "grad/reach", 3) == "-inf ± nan (n=2) + 1 nan"
-    )  # a saturated run is shown, not hidden
+    # words, never "-inf ± nan": the underflowed reach, and the saturated run shown beside it, not hidden
+    assert str(table.show(g, "grad/reach", Style())) == "underflow (n=2) [1 undefined]"
     g.values["grad/reach"] = [float("nan")] * 2
-    assert table.show(g, "grad/reach") == "nan (n=2)" and table.show(g, "loss") == "–"
+    assert str(table.show(g, "grad/reach", Style())) == "undefined (n=2)"
+    assert str(table.show(g, "loss", Style())) == "–"
 
 
 def test_per_model_overrides_tune_each_cell(tmp_path):
