@@ -193,8 +193,12 @@ def test_markdown_and_csv_outputs(suite_file, tmp_path):
     assert lines[-1] == "speech/dtmf n_mfcc=13,baseline,chance,acc,0.1,0,1,0,0,0,0"  # a row's baseline
     from bench.report import to_html
 
-    page = to_html(suite, groups)  # the same table, bars with the baseline drawn as a line
-    assert "<th>baselines</th>" in page and "<td>chance 0.1</td>" in page and page.count("<img") >= 2
+    page = to_html(suite, groups)  # the same table, after a figure with the baseline drawn as a line
+    assert (
+        "<th>baselines</th>" in page
+        and "<td>chance 0.1</td>" in page
+        and page.index("<figure><img") < page.index("<table")
+    )
 
 
 def test_unreadable_record_is_skipped_with_warning(suite_file, tmp_path, capsys):
@@ -246,6 +250,8 @@ def test_board_writes_offline_wandb_table(suite_file, tmp_path, monkeypatch, cap
     assert len(tables) == 1
     data = json.loads(tables[0].read_text())
     assert data["columns"][:4] == ["row", "model", "clip", "metric"]
+    media = tables[0].parents[1]  # the report's figures beside the tables: one per task (no reach recorded)
+    assert [p.name.split("_")[0] for p in (media / "images" / "figures").glob("*.png")] == ["speech"]
     assert sorted((r[1], round(r[4], 3), r[7]) for r in data["data"]) == [
         ("lstm", 0.855, True),
         ("rnn", 0.305, False),

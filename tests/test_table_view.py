@@ -29,7 +29,7 @@ DEFAULT = {"probes/adding": [5.6e-5, 4.2e-5, 7.1e-5], "speech/dtmf": [0.728, 0.7
 
 
 @pytest.fixture
-def grids(tmp_path):
+def suite_groups(tmp_path):
     path = tmp_path / "view.yaml"
     path.write_text(SUITE)
     suite = load_suite(str(path), str(tmp_path / "runs"))
@@ -45,7 +45,12 @@ def grids(tmp_path):
             params=1234,
             steps_per_s=40.0,
         )
-    return table.grids(suite, table.collect(suite))
+    return suite, table.collect(suite)
+
+
+@pytest.fixture
+def grids(suite_groups):
+    return table.grids(*suite_groups)
 
 
 def test_a_row_spanning_decades_is_scientific_throughout_and_others_share_their_decimals():
@@ -94,3 +99,20 @@ def test_auto_layout_is_the_pivot_where_it_fits_and_the_long_layout_elsewhere(gr
     assert "│" not in long and re.search(r"^  lstm none +4\.87e-04 ± 2\.75e-04 +n=3", long, re.M), long
     print_grids(grids[:1], layout="wide", width=80)  # forced: printed whole, never squeezed
     assert "…" not in capsys.readouterr().out
+
+
+def test_the_report_opens_with_a_figure_per_task_then_the_tables(suite_groups):
+    from bench.report import log_axis, task_figure, to_html
+
+    suite, groups = suite_groups
+    page = to_html(suite, groups)
+    first_table = page.index("<table")
+    figures = re.findall(r"<figure><img src=\"data:image/png;base64,[^\"]+\"><figcaption>([^<]*)", page)
+    assert len(figures) == 3 and page.index("<figure>") < first_table  # probes, speech, the reach
+    assert all(page.index(f) < first_table for f in figures)
+    assert "probes: the test loss of every model and clip, mean ± std over 3 seeds" in figures[0]
+    assert "log axis for probes/adding" in figures[0] and "log axis" not in figures[1]
+    assert "gradient" in figures[2] and "underflowed (-inf) are left out" in figures[2]
+    fig, _ = task_figure(suite, groups, "probes")
+    assert fig.axes[0].get_yscale() == "log"
+    assert log_axis([0.17, 5e-5]) and not log_axis([0.55, 0.79]) and not log_axis([0.17, -0.01])

@@ -59,7 +59,7 @@ def test_cells_wait_for_their_trials_then_run_at_the_best_validation_setting(tun
     md, csv = table.to_markdown(suite, groups), table.to_csv(suite, groups)
     assert "## setting chosen on validation (2 trials per cell, tuning seeds only)" in md
     assert "speech/dtmf,lstm,none,tuned/lr,0.01,0,2" in csv  # bench reproduce compares the choice too
-    assert "0.55 ± 0.071 (n=2)" in md  # the reported seeds, not the trials' 0.99
+    assert "0.550 ± 0.071 (n=2)" in md  # the reported seeds, not the trials' 0.99
 
 
 def test_a_diverged_trial_scores_worst_and_a_failed_one_holds_the_choice(tuned):
