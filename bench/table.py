@@ -172,12 +172,11 @@ def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
         notes.append("(reference): not a recurrent network, shown for scale")
     if suite.choices:
         notes.append("every cell at the setting its trials chose on validation (table below)")
-    primary_key = lambda g: g.primary  # noqa: E731
     out = [
         table(
             "; ".join([metric_title, *notes]),
             primary,
-            primary_key,
+            lambda g: g.primary,
             extra=("baselines", lambda row: baseline_text(groups, row)),
         )
     ]

@@ -4,6 +4,10 @@ The same small suite (every task's offline dataset, tiny models, 1 epoch: cells 
 most of the ci suite) is swept cold and warm into fresh folders, alternating, `--repeats` times each. The last
 line is the ratio of the median cold wall time to the median warm one.
 
+With `--suite NAME` it times a shipped suite instead (one pass each unless --repeats says more): the ci suite's
+before/after in the README comes from `BENCH_DATA=../shared/data python benchmarks/sweep_speed.py --suite ci
+--repeats 1`.
+
 run: python benchmarks/sweep_speed.py --jobs 2 --repeats 2
 """
 
@@ -41,17 +45,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--suite", help="a shipped suite's name instead of the small generated one")
     args = parser.parse_args()
     times: dict[str, list[float]] = {"cold": [], "warm": []}
     with tempfile.TemporaryDirectory() as tmp:
         suite = Path(tmp) / "speed.yaml"
         suite.write_text(suite_text())
+        if args.suite:
+            from bench.suites import load_suite
+
+            suite = ROOT / "bench" / "configs" / "suites" / f"{args.suite}.yaml"
+            cells = len(load_suite(args.suite).cells)
+        else:
+            cells = suite_text().count("datasets") * 4
         for i in range(args.repeats):
             for kind in ("cold", "warm"):
                 times[kind].append(sweep(suite, Path(tmp) / f"{kind}{i}", args.jobs, kind == "cold"))
                 print(f"{kind} sweep {i}: {times[kind][-1]:.1f} s", flush=True)
     cold, warm = (statistics.median(times[k]) for k in ("cold", "warm"))
-    cells = suite_text().count("datasets") * 4
     print(f"{cells} cells, --jobs {args.jobs}: cold {cold:.1f} s, warm {warm:.1f} s (medians)")
     print(f"cold / warm wall time: {cold / warm:.2f}x")
 

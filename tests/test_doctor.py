@@ -56,21 +56,19 @@ def test_lock_pins_every_dependency_at_the_installed_version():
 
 @pytest.fixture
 def broken_torchaudio(tmp_path):
+    """A function that runs `python -m bench ARGV` in tmp_path with a torchaudio that fails to load."""
     fake = tmp_path / "site" / "torchaudio"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text(BROKEN_TORCHAUDIO)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT)])}
+    return lambda argv: subprocess.run(
+        [sys.executable, "-m", "bench", *argv], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
 
 
 @pytest.mark.parametrize("argv", [["run", "--task", "speech", "--dataset", "dtmf"], ["doctor"]])
 def test_an_extension_that_fails_to_load_is_one_line_naming_it_and_the_fix(argv, broken_torchaudio, tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "bench", *argv],
-        cwd=tmp_path,
-        env=broken_torchaudio,
-        capture_output=True,
-        text=True,
-    )
+    res = broken_torchaudio(argv)
     assert res.returncode == 1 and "Traceback" not in res.stdout + res.stderr, res.stderr
     text = res.stderr if argv[0] == "run" else res.stdout
     lines = [x for x in text.splitlines() if "torchaudio" in x]
@@ -82,16 +80,10 @@ def test_an_extension_that_fails_to_load_is_one_line_naming_it_and_the_fix(argv,
     assert not (tmp_path / "runs").exists()  # nothing was written
 
 
-def test_help_and_listings_load_no_extension(broken_torchaudio, tmp_path):
+def test_help_and_listings_load_no_extension(broken_torchaudio):
     """Only a run of the task that needs torchaudio loads it: help and the task list work without it."""
     for argv in (["run", "--help"], ["tasks"]):
-        res = subprocess.run(
-            [sys.executable, "-m", "bench", *argv],
-            cwd=tmp_path,
-            env=broken_torchaudio,
-            capture_output=True,
-            text=True,
-        )
+        res = broken_torchaudio(argv)
         assert res.returncode == 0 and "speech" in res.stdout, res.stderr
 
 
