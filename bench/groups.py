@@ -24,6 +24,7 @@ class Group:
     curves: list[list[dict]] = field(default_factory=list)  # per-epoch history of each run, for plots
     profiles: list[list[float]] = field(default_factory=list)  # temporal gradient profile of each run
     baselines: dict[str, float] = field(default_factory=dict)  # name -> the baseline's primary test metric
+    capped: int = 0  # runs that --max-minutes stopped before their epochs: machine-dependent results
 
     def stat(self, metric: str) -> tuple[float, float, int]:
         # NaN means "not measured"; infinity is kept: a gradient reach of -inf means the earliest step's

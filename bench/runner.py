@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 
 from bench import tasks
 from bench.base.batching import TensorDataModule
@@ -219,6 +219,8 @@ def fit_and_test(parts: Parts, record: Record) -> None:
     """Train, restore the best checkpoint, test: the record's status, checkpoint and test metrics."""
     trainer, module = parts.trainer, parts.module
     trainer.fit(module, datamodule=parts.data)
+    if cap := time_cap(trainer, module.cfg.max_epochs):
+        record.reason = cap
     best = trainer.checkpoint_callback.best_model_path
     if not best:
         raise BenchError("no checkpoint was saved (did validation run?)")
@@ -227,6 +229,15 @@ def fit_and_test(parts: Parts, record: Record) -> None:
     results = module.results["test"]
     record.metrics.update({f"test/{k}": v for k, v in results.items() if _scalar(v)})
     record.matrices = {f"test/{k}": v for k, v in results.items() if not _scalar(v)}
+
+
+def time_cap(trainer: pl.Trainer, max_epochs: int) -> str:
+    """Why training ended early when --max-minutes ended it (Lightning's Timer), else '': the record, the run's
+    last line and the table say so, since such a result depends on the machine's speed."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is None or timer.time_remaining("train") > 0:
+        return ""
+    return f"stopped by the time cap after {trainer.current_epoch} of {max_epochs} epochs"
 
 
 def summarize(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path) -> None:

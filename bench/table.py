@@ -48,6 +48,7 @@ def collect(suite: Suite) -> list[Group]:
         g = groups[(cell.row, cell.col)]
         g.status[record.status] = g.status.get(record.status, 0) + 1
         g.curves.append(record.history)
+        g.capped += record.reason.startswith("stopped by the time cap")
         for name, scores in record.baselines.items():  # the same data gives the same baseline
             if isinstance(scores, dict) and isinstance(scores.get(f"test/{g.primary}"), int | float):
                 g.baselines[name] = float(scores[f"test/{g.primary}"])
@@ -158,8 +159,9 @@ def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
     def primary(g: Group, style: Style) -> Shown:
         shown = show(g, g.primary, style)
         shown.mark = "best" if g.best else "tied" if g.tied else ""
-        bad = ", ".join(f"{n} {s}" for s, n in g.status.items() if s != "ok")
-        shown.note = ", ".join(x for x in (shown.note, bad) if x)
+        bad = [f"{n} {s}" for s, n in g.status.items() if s != "ok"]
+        bad += [f"{g.capped} stopped by the time cap"] if g.capped else []
+        shown.note = ", ".join(x for x in (shown.note, *bad) if x)
         return shown
 
     first = groups[0]

@@ -101,3 +101,33 @@ def test_finished_rerun_replaces_record_and_checkpoint_together(tmp_path, capsys
     second = json.loads(open(again).read())
     assert again == path and second["checkpoint"] == first["checkpoint"] and ".partial" not in again
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work folders left
+
+
+def test_a_run_the_time_cap_stopped_says_so_in_its_record_and_last_line(tmp_path, capsys):
+    """--max-minutes makes a result depend on the machine's speed: such a run says so wherever it is read."""
+    args = ["--task", "speech", "--model", "gru", *TINY, "--max-epochs", "50", "--max-minutes", "0.0001"]
+    code = main(["run", *args, "--out", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    record = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert code == 0 and record["status"] == "ok" and record["epochs"] < 50
+    reason = record["reason"]
+    assert reason.startswith("stopped by the time cap after ") and reason.endswith(" of 50 epochs"), reason
+    assert f"status: ok ({reason})" in out
+
+
+def test_the_table_counts_runs_the_time_cap_stopped(tmp_path):
+    from bench import table
+    from bench.suites import load_suite
+    from tests.conftest import write_record
+
+    path = tmp_path / "capped.yaml"
+    path.write_text("models: [gru]\nseeds: [0, 1]\ntasks:\n  speech: {datasets: [dtmf]}\n")
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    for cell in suite.cells:
+        reason = "stopped by the time cap after 3 of 40 epochs" if cell.cfg.seed else ""
+        write_record(cell.cfg, metrics={"test/acc": 0.5 + cell.cfg.seed / 10}, reason=reason)
+    groups = table.collect(suite)
+    assert groups[0].capped == 1
+    assert (
+        str(table.grids(suite, groups)[0][1][1][1]) == "**0.550 ± 0.071 (n=2)** [1 stopped by the time cap]"
+    )
