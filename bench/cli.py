@@ -157,9 +157,8 @@ def cmd_run(args, extras) -> int:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
     cfg = resolve({**overrides, **parse_extras(extras)}, args.config)
     check_accelerator(cfg.accelerator)
-    for name in tasks.get(
-        cfg.task
-    ).extensions:  # a wheel that does not load: the doctor's line, nothing written
+    # a wheel the task needs that does not load: the doctor's line (main), before anything is written
+    for name in tasks.get(cfg.task).extensions:
         importlib.import_module(name)
     # a precision that no kernel here can run stops with one line before any work
     rnn_kernel(cfg.model, cfg.accelerator, cfg.precision)

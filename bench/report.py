@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bench.numbers import DECADES  # noqa: E402
 from bench.suites import Suite  # noqa: E402
 from bench.table import Group, grids, row_baselines  # noqa: E402
 
@@ -33,9 +34,12 @@ def seeds_text(gs: list[Group]) -> str:
 
 
 def log_axis(values: list[float]) -> bool:
-    """A log axis where the positive values span more than two decades (0.17 beside 5e-05)."""
+    """A log axis where every (non-NaN) value is positive and finite and they span more than two decades (0.17
+    beside 5e-05): the rule by which a table row is written in scientific notation (bench.numbers)."""
     pos = [v for v in values if v > 0 and math.isfinite(v)]
-    return len(pos) > 1 and max(pos) / min(pos) > 100 and len(pos) == len([v for v in values if v == v])
+    return (
+        len(pos) > 1 and max(pos) / min(pos) > 10**DECADES and len(pos) == len([v for v in values if v == v])
+    )
 
 
 def task_figure(suite: Suite, groups: list[Group], task: str) -> tuple[plt.Figure, str]:

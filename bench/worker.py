@@ -20,8 +20,7 @@ import sys
 import threading
 
 from bench import cli, runner, tasks  # noqa: F401  (runner: imported in the server, before any fork)
-from bench.base import batching  # noqa: F401
-from bench.tasks import metrics  # noqa: F401  (and torchmetrics: the tasks import both when a run starts)
+from bench.tasks import metrics  # noqa: F401  (and torchmetrics, which a run's task imports when it starts)
 
 for _name in tasks.names():  # every task module, and the compiled extensions that its runs load
     for _extension in tasks.get(_name).extensions:

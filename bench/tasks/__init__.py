@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # the training stack is imported by the methods that use it, not to list or describe a task
-    import torchmetrics
-    from torch.utils.data import DataLoader
 from bench.base.errors import BenchError, unknown
 from bench.base.registry import Registry
 from bench.base.sources import Source, fetch
+
+if TYPE_CHECKING:  # the training stack is imported by the methods that use it, not to list or describe a task
+    import torchmetrics
+    from torch.utils.data import DataLoader
 
 
 def _as_task(name: str, obj) -> type["Task"]:
