@@ -11,10 +11,26 @@ import yaml
 from bench.base.errors import BenchError
 
 SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is [0, 2**32 - 1]
+MAX_YAML_BYTES = 1 << 20  # a config or suite is a page of flat keys: a larger file is a mistake or an attack
+
+
+class _NoAliases(yaml.SafeLoader):
+    """safe_load without aliases (*name): flat configs need none, and a few hundred bytes of nested aliases
+    expand to gigabytes (a 'billion laughs')."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is not allowed (write the value out)", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def check_out(out: str) -> None:
     """The output folder exists or can be made, and is a folder: checked before a run trains for an hour."""
+    if "\x00" in out:
+        raise BenchError(f"'out' {out!r} holds a NUL character, which no file name may; pass another folder")
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise BenchError(f"'out' {out} is a file, not a folder; pass a folder for records and checkpoints")
@@ -43,8 +59,10 @@ def check_accelerator(accelerator: str) -> None:
 def read_mapping(path: Path, what: str = "config file") -> tuple[dict, str]:
     """(the YAML mapping, its text); one-line errors with the file and line for syntax and type problems."""
     try:
+        if (size := path.stat().st_size) > MAX_YAML_BYTES:
+            raise BenchError(f"{what} '{path}' is {size} bytes; a {what} is at most {MAX_YAML_BYTES} bytes")
         text = path.read_text()
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliases)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -50,9 +50,14 @@ def parse_extras(extras: list[str]) -> dict:
     return out
 
 
+MAX_LINE = 2000  # characters of an error line: a huge bad value is named, not printed whole
+
+
 def one_line(text: str) -> str:
-    """`text` with control characters escaped: a bad value holding a newline cannot split the error line."""
-    return re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+    """`text` with control characters escaped, so a bad value holding a newline cannot split the error line,
+    and cut to MAX_LINE characters, so a huge one cannot flood the terminal."""
+    text = re.sub(r"[\x00-\x1f\x7f\x85\u2028\u2029]", lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= MAX_LINE else f"{text[:MAX_LINE]}... ({len(text) - MAX_LINE} more characters)"
 
 
 class Parser(argparse.ArgumentParser):

@@ -160,6 +160,8 @@ def load_suite(name: str, out: str | None = None) -> Suite:
 def _datasets(value, where: str) -> list[tuple[str, dict]]:
     """`datasets` as (dataset, its own overrides): a list (or one name) shares the entry's overrides."""
     if isinstance(value, dict):
+        if not value:
+            raise BenchError(f"'datasets' in {where} is empty; name at least one dataset")
         bad = next((k for k, v in value.items() if not isinstance(v or {}, dict)), None)
         if bad is not None:
             raise BenchError(f"{where}: dataset '{bad}' must map to its overrides, got {value[bad]!r}")
@@ -172,6 +174,10 @@ def _expand(suite: Suite, task: str, label: str, dataset: str, entry: dict, grid
     rows made. Where the suite tunes, each (row, column) gets its trials, and its cells once they all ran."""
     models, clips, seeds, common, per_model, out, tune = grid
     axes = {k: v for k, v in entry.items() if isinstance(v, list)}
+    if empty := next((k for k, v in axes.items() if not v), None):  # an empty axis would make no cell at all
+        raise BenchError(
+            f"suite {suite.path}, task {task}: '{empty}' is an empty list; give it at least one value"
+        )
     fixed = {k: v for k, v in entry.items() if not isinstance(v, list)}
     rows = []
 

@@ -76,6 +76,32 @@ def test_bad_config_files_are_one_line_with_file_and_line(tmp_path, capsys):
     assert error.startswith(f"error: config file '{cfg}' line 2: bad value for 'n_mfcc': 1.5"), error
     cfg.write_text("options: {1: 2}\n")
     assert "config key 1 must be a name" in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text('out: "a\\x00b"\n')
+    assert "'out' 'a\\x00b' holds a NUL character" in usage_error(["run", "--config", str(cfg)], capsys)
+
+
+def test_yaml_alias_bombs_and_huge_values_are_one_bounded_line(tmp_path, capsys):
+    """A 300-byte 'billion laughs' expanded to gigabytes and a MemoryError; aliases are refused before that."""
+    levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    levels += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefg", "bcdefgh", strict=True)]
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text("\n".join(levels) + "\n")
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert (
+        error
+        == f"error: config file '{cfg}' line 2: alias *a is not allowed (write the value out); fix the YAML syntax"
+    )
+    cfg.write_text("model: " + "x" * 100_000 + "\n")  # a bad value is named, its repr cut
+    error = usage_error(["run", "--config", str(cfg)], capsys)
+    assert (
+        error.startswith("error: unknown model 'xxx")
+        and len(error) < 2100
+        and error.endswith("more characters)")
+    )
+    cfg.write_text("# " + "x" * (1 << 20) + "\n")
+    assert f"is {(1 << 20) + 3} bytes; a config file is at most" in usage_error(
+        ["run", "--config", str(cfg)], capsys
+    )
 
 
 def test_out_that_is_a_file_fails_before_training(tmp_path, capsys):

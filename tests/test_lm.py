@@ -230,6 +230,8 @@ def test_generation_is_seeded_and_has_the_requested_length(finished_run, capsys)
     assert gen.generate(str(path), "ROMEO:", length=50, seed=8) != a
     greedy = [gen.generate(str(path), "ROMEO:", length=20, temperature=0, seed=s) for s in (1, 2)]
     assert greedy[0] == greedy[1] and len(greedy[0]) == 20  # temperature 0 takes the argmax: no randomness
+    # a temperature so small that logits / temperature overflows is its limit, greedy (not a RuntimeError)
+    assert gen.generate(str(path), "ROMEO:", length=20, temperature=1e-300, seed=3) == greedy[0]
     assert main(["generate", str(path), "--prompt", "ROMEO:", "--length", "50", "--seed", "7"]) == 0
     assert capsys.readouterr().out == "ROMEO:" + a + "\n"
 

@@ -137,6 +137,8 @@ def test_an_entry_runs_its_own_models_and_clips_and_the_reference_column_is_mark
             "tasks: {probes: {datasets: {adding: 3}}}\n",
             "task probes: dataset 'adding' must map to its overrides",
         ),
+        ("tasks: {speech: {datasets: [dtmf], hidden_size: []}}\n", "'hidden_size' is an empty list"),
+        ("tasks: {speech: {datasets: {}}}\n", "'datasets' in suite .*bad.yaml, task speech is empty"),
     ],
 )
 def test_bad_suite_files(tmp_path, text, message):

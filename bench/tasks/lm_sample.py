@@ -29,10 +29,11 @@ def sample(
     out = []
     for _ in range(length):
         last = logits[0, -1].float().cpu()  # [V]
-        if temperature == 0:
+        scaled = last / temperature if temperature else last
+        if temperature == 0 or not torch.isfinite(scaled).all():  # so cold it overflows: the limit is greedy
             token = int(last.argmax())
         else:
-            token = int(torch.multinomial(torch.softmax(last / temperature, dim=-1), 1, generator=gen))
+            token = int(torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=gen))
         out.append(token)
         logits, state = module(torch.tensor([[token]], device=device), None, state)  # [1, 1, V]
     module.train(was_training)
