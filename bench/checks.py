@@ -14,17 +14,41 @@ SEED_MAX = 2**32 - 1  # numpy's and Lightning's seed range is [0, 2**32 - 1]
 MAX_YAML_BYTES = 1 << 20  # a config or suite is a page of flat keys: a larger file is a mistake or an attack
 
 
-class _NoAliases(yaml.SafeLoader):
-    """safe_load without aliases (*name): flat configs need none, and a few hundred bytes of nested aliases
-    expand to gigabytes (a 'billion laughs')."""
+MAX_YAML_VALUES = 100_000  # values after aliases expand: our largest suite has a few hundred
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """safe_load that counts every value as its aliases (*name) expand: a few hundred bytes of nested aliases
+    expand to gigabytes (a 'billion laughs'), and an alias inside its own anchor never ends."""
+
+    def compose_document(self):
+        self._sizes = {}  # id(node) -> values it expands to, once composed
+        return super().compose_document()
 
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        if isinstance(event, yaml.AliasEvent):
+            if id(node) not in self._sizes:
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias *{event.anchor} refers to itself", event.start_mark
+                )
+            size = self._sizes[id(node)]
+        elif isinstance(node, yaml.MappingNode):
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._sizes[id(v)] for v in node.value)
+        else:
+            size = 1
+        if size > MAX_YAML_VALUES:
             raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} is not allowed (write the value out)", event.start_mark
+                None,
+                None,
+                f"aliases expand to over {MAX_YAML_VALUES:,} values (write them out)",
+                event.start_mark,
             )
-        return super().compose_node(parent, index)
+        self._sizes[id(node)] = size
+        return node
 
 
 def check_out(out: str) -> None:
@@ -62,7 +86,11 @@ def read_mapping(path: Path, what: str = "config file") -> tuple[dict, str]:
         if (size := path.stat().st_size) > MAX_YAML_BYTES:
             raise BenchError(f"{what} '{path}' is {size} bytes; a {what} is at most {MAX_YAML_BYTES} bytes")
         text = path.read_text()
-        data = yaml.load(text, Loader=_NoAliases)
+        data = yaml.load(text, Loader=_BoundedLoader)
+    except RecursionError:
+        raise BenchError(
+            f"{what} '{path}' nests too deeply to read; a {what} is a page of flat keys"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -52,7 +52,7 @@ class RunConfig:
     dataset: str = option("", "dataset of the task (empty: the task's default; see `bench tasks`)")
     model: str = option("lstm", "model (see `bench models`), or a plugin's package.module:attribute")
     clip: str = option("none", "gradient clipping: none | norm:<max> | value:<max>, max > 0")
-    seed: int = option(0, "random seed, in [0, 2**32 - 1]")
+    seed: int = option(0, "random seed", least=0, below=SEED_MAX + 1)
     max_epochs: int = option(30, "maximum training epochs", positive=True)
     max_minutes: float = option(0.0, "wall-clock training budget in minutes; 0 = none", least=0)
     patience: int = option(
@@ -257,8 +257,6 @@ def validate(cfg: RunConfig) -> None:
     cfg.clipping  # noqa: B018  (parsed here: a bad setting fails before any work)
     check_declared(cfg)
     check_declared(cfg.options)
-    if not 0 <= cfg.seed <= SEED_MAX:
-        raise BenchError(f"'seed' must be in [0, {SEED_MAX}], got {cfg.seed}")
     check_out(cfg.out)
     models.check(cfg)  # the options the model takes, and its own rules
     if cfg.momentum and cfg.optimizer != "sgd":

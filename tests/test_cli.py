@@ -46,7 +46,7 @@ def test_bad_arguments(args, message, capsys):
         (["--weight-decay", "nan"], "error: 'weight_decay' must be a finite number, got nan"),
         (["--max-minutes", "nan"], "error: 'max_minutes' must be a finite number, got nan"),
         (["--recurrent-init-scale", "nan"], "error: 'recurrent_init_scale' must be a finite number, got nan"),
-        (["--seed", "-1"], "error: 'seed' must be in [0, 4294967295], got -1"),
+        (["--seed", "-1"], "error: 'seed' must be in [0, 4294967296), got -1"),
         (["--strategy", "bogus"], "error: unknown strategy 'bogus'; valid: auto, ddp, ddp_spawn"),
         (["--n-mfcc", "500"], "error: 'n_mfcc' must not exceed 'n_mels' (40), got 500"),
         (["--train-limit", "nan"], "error: bad value for 'train_limit': 'nan' (expected int)"),
@@ -81,16 +81,20 @@ def test_bad_config_files_are_one_line_with_file_and_line(tmp_path, capsys):
 
 
 def test_yaml_alias_bombs_and_huge_values_are_one_bounded_line(tmp_path, capsys):
-    """A 300-byte 'billion laughs' expanded to gigabytes and a MemoryError; aliases are refused before that."""
+    """A 300-byte 'billion laughs' expanded to gigabytes and a MemoryError; aliases are counted as they
+    expand and refused past 100,000 values, while a suite's ordinary alias still reads."""
     levels = ['a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     levels += [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefg", "bcdefgh", strict=True)]
     cfg = tmp_path / "bomb.yaml"
     cfg.write_text("\n".join(levels) + "\n")
     error = usage_error(["run", "--config", str(cfg)], capsys)
-    assert (
-        error
-        == f"error: config file '{cfg}' line 2: alias *a is not allowed (write the value out); fix the YAML syntax"
-    )
+    assert error.startswith(f"error: config file '{cfg}' line 6: aliases expand to over 100,000 values")
+    cfg.write_text("model: gru\nextra: &e [1, *e]\n")
+    assert "line 2: alias *e refers to itself" in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text("model: " + "[" * 5000 + "\n")
+    assert "nests too deeply to read" in usage_error(["run", "--config", str(cfg)], capsys)
+    cfg.write_text("model: &m gru\ntask: probes\ndataset: *m\n")  # an alias is fine: the value is checked
+    assert "unknown dataset for task 'probes' 'gru'" in usage_error(["run", "--config", str(cfg)], capsys)
     cfg.write_text("model: " + "x" * 100_000 + "\n")  # a bad value is named, its repr cut
     error = usage_error(["run", "--config", str(cfg)], capsys)
     assert (
@@ -102,6 +106,22 @@ def test_yaml_alias_bombs_and_huge_values_are_one_bounded_line(tmp_path, capsys)
     assert f"is {(1 << 20) + 3} bytes; a config file is at most" in usage_error(
         ["run", "--config", str(cfg)], capsys
     )
+
+
+def test_values_too_large_to_mean_anything_are_named_before_any_work(tmp_path, capsys):
+    """1e23 threads or a 1e308-minute budget overflowed a C int or a timedelta deep inside torch or
+    Lightning; a field with no bound of its own is held below 2**31 (integers) or 1e9 (floats)."""
+    out = tmp_path / "runs"
+    for args, expected in [
+        (["--threads", str(10**23)], "error: 'threads' must be below 2.15e+09 in magnitude, got 1e+23"),
+        (["--seq-len", str(-(10**23))], "error: 'seq_len' must be"),
+        (["--max-minutes", "1e308"], "error: 'max_minutes' must be below 1e+09 in magnitude, got 1e+308"),
+        (["--lr", "1e300"], "error: 'lr' must be below 1e+09 in magnitude"),
+        (["--task", "speech", "--win-ms", "1e308"], "error: 'win_ms' must be in (0, 1000), got 1e+308"),
+        (["--seed", str(2**32)], "error: 'seed' must be in [0, 4294967296), got 4294967296"),
+    ]:
+        assert usage_error(["run", "--task", "probes", "--out", str(out), *args], capsys).startswith(expected)
+    assert not out.exists()
 
 
 def test_out_that_is_a_file_fails_before_training(tmp_path, capsys):

@@ -11,6 +11,10 @@ from typing import Any
 
 from bench.base.errors import BenchError
 
+# Magnitudes past which no option means anything and torch's C++ would overflow (a C int, a timedelta) deep
+# inside a run: a field without its own upper bound is checked against these.
+INT_LIMIT, FLOAT_LIMIT = 2**31, 1e9
+
 
 def option(
     default: Any,
@@ -39,6 +43,9 @@ def check_declared(obj) -> None:
         key, value, rule = f.name, getattr(obj, f.name), f.metadata
         if isinstance(value, float) and not math.isfinite(value):
             raise BenchError(f"'{key}' must be a finite number, got {value}")
+        limit = INT_LIMIT if isinstance(value, int) else FLOAT_LIMIT
+        if rule.get("below") is None and isinstance(value, int | float) and abs(value) >= limit:
+            raise BenchError(f"'{key}' must be below {limit:.3g} in magnitude, got {value:.3g}")
         valid = valid_choices(f) if value != f.default else None  # a default is valid: no registry to load
         if valid is not None and value not in valid:
             raise BenchError(f"unknown {key} '{value}'; valid: {', '.join(map(str, valid))}")

@@ -147,8 +147,8 @@ class SpeechTask(ClassifierTask):
         features: str = option("mfcc", "frame features", choices=("mfcc", "logmel"))
         n_mels: int = option(40, "mel bands", positive=True)
         n_mfcc: int = option(20, "MFCCs per frame (at most n_mels)", positive=True)
-        win_ms: float = option(32.0, "analysis window in ms", positive=True)
-        hop_ms: float = option(10.0, "hop between frames in ms", positive=True)
+        win_ms: float = option(32.0, "analysis window in ms", above=0, below=1000)
+        hop_ms: float = option(10.0, "hop between frames in ms", above=0, below=1000)
         train_limit: int = option(0, "use only this many training clips (0 = all), for quick suites", least=0)
         data_dir: str = option("", "Speech Commands root (holds SpeechCommands/); default: BENCH_DATA")
 
