@@ -117,3 +117,10 @@ def test_every_run_field_and_task_option_is_declared_with_help():
     declared += [f for name in tasks.names() for f in dataclasses.fields(tasks.get(name).Options)]
     assert [f.name for f in declared if not f.metadata.get("help")] == []
     assert isinstance(resolve({"task": "lm"}).options, tasks.get("lm").Options)  # typed, not a dict
+
+
+def test_every_default_budget_is_in_epochs_not_minutes():
+    """A wall-clock default made the default command's answer depend on the machine's load (issue #32)."""
+    for name in tasks.names():
+        cfg = resolve({"task": name})
+        assert cfg.max_minutes == 0 and 0 < cfg.max_epochs <= 40, (name, cfg.max_minutes, cfg.max_epochs)
