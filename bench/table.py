@@ -12,13 +12,12 @@ run: python -m bench table ci --format md
 import csv
 import io
 import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench import models, tasks
 from bench.base.errors import BenchError
-from bench.groups import Group
+from bench.groups import ALPHA, Group, p_value
 from bench.numbers import Style, style_of
 from bench.records import Status, read_record, record_paths
 from bench.suites import Suite
@@ -49,6 +48,8 @@ def collect(suite: Suite) -> list[Group]:
         g.status[record.status] = g.status.get(record.status, 0) + 1
         g.curves.append(record.history)
         g.capped += record.reason.startswith("stopped by the time cap")
+        if record.clip not in ("", "none") and "grad/clip_rate" in record.grad_summary:
+            g.clip_fired.append(record.grad_summary["grad/clip_rate"] > 0)
         for name, scores in record.baselines.items():  # the same data gives the same baseline
             if isinstance(scores, dict) and isinstance(scores.get(f"test/{g.primary}"), int | float):
                 g.baselines[name] = float(scores[f"test/{g.primary}"])
@@ -76,7 +77,6 @@ def collect(suite: Suite) -> list[Group]:
     return list(groups.values())
 
 
-ALPHA = 0.05
 LEGEND = (
     "bold: the row's best, different from every other cell (Welch's t-test, p < 0.05); "
     "≈: tied with the best (not significantly different, or fewer than 2 runs)"
@@ -98,15 +98,7 @@ def mark_best(row: "Iterable[Group]") -> None:
 
 def differs(a: Group, b: Group) -> bool:
     """Welch's t-test on the primary metric at ALPHA; fewer than two runs on a side cannot differ."""
-    x = [v for v in a.values.get(a.primary, []) if math.isfinite(v)]
-    y = [v for v in b.values.get(b.primary, []) if math.isfinite(v)]
-    if len(x) < 2 or len(y) < 2:
-        return False
-    if statistics.pvariance(x) == 0 and statistics.pvariance(y) == 0:  # no spread: only the means can tell
-        return statistics.fmean(x) != statistics.fmean(y)
-    from scipy.stats import ttest_ind
-
-    return bool(ttest_ind(x, y, equal_var=False).pvalue < ALPHA)
+    return p_value(a.finite(a.primary), b.finite(b.primary)) < ALPHA
 
 
 @dataclass
@@ -161,6 +153,8 @@ def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
         shown.mark = "best" if g.best else "tied" if g.tied else ""
         bad = [f"{n} {s}" for s, n in g.status.items() if s != "ok"]
         bad += [f"{g.capped} stopped by the time cap"] if g.capped else []
+        # the same runs as clip none, seed for seed: no evidence that the setting helps or hurts
+        bad += ["clip never fired"] if g.clip_fired and not any(g.clip_fired) else []
         shown.note = ", ".join(x for x in (shown.note, *bad) if x)
         return shown
 
@@ -182,6 +176,8 @@ def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
             extra=("baselines", lambda row: baseline_text(groups, row)),
         )
     ]
+    if suite.published:
+        out.append(published(suite, groups))
     if suite.choices:
         n = {len(c.scores) for c in suite.choices.values()}
         title = f"setting chosen on validation ({'/'.join(map(str, sorted(n)))} trials per cell, tuning seeds only)"
@@ -200,6 +196,22 @@ def grids(suite: Suite, groups: list[Group]) -> list[Grid]:
     for key in [k for k in GRAD_TABLES if any(k in g.values for g in groups)]:
         out.append(table(key, lambda g, st, key=key: show(g, key, st), lambda g, key=key: key))
     return out
+
+
+def published(suite: Suite, groups: list[Group]) -> Grid:
+    """The suite's figures from papers beside its cells of the same model, in the same metric; a figure whose
+    protocol differs is named with the reason and without its number."""
+    rows = [["task / dataset", "model", "published", "ours (mean ± std over seeds)", "source", "protocol"]]
+    for e in suite.published:
+        mine = [g for g in groups if g.row == e["row"] and g.col.split(" ", 1)[0] == e["model"]]
+        style = style_of([g.stat(g.primary) for g in mine])
+        ours = "; ".join(f"{g.col.split(' ', 1)[1]}: {show(g, g.primary, style)}" for g in mine) or "–"
+        if e.get("differs"):
+            figure, protocol = "not comparable", f"{e['protocol']}; differs: {e['differs']}"
+        else:
+            figure, protocol = f"{e['value']:g}", e["protocol"]  # at the paper's own precision
+        rows.append([e["row"], e["model"], figure, ours, e["source"], protocol])
+    return "published figures beside ours (same metric; shown only where the protocol matches)", rows
 
 
 def row_baselines(groups: list[Group], row: str) -> dict[str, float]:

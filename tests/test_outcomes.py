@@ -131,3 +131,26 @@ def test_the_table_counts_runs_the_time_cap_stopped(tmp_path):
     assert (
         str(table.grids(suite, groups)[0][1][1][1]) == "**0.550 ± 0.071 (n=2)** [1 stopped by the time cap]"
     )
+
+
+def test_a_clip_setting_that_never_fired_is_marked_as_no_evidence(tmp_path):
+    """value:0.5 on the LM never clipped: its runs are bit-identical to clip none and must not read as a finding."""
+    from bench import table
+    from bench.suites import load_suite
+    from tests.conftest import write_record
+
+    path = tmp_path / "clips.yaml"
+    path.write_text(
+        'models: [gru]\nclips: [none, "value:0.5", "norm:1.0"]\nseeds: [0, 1]\ntasks:\n  speech: {datasets: [dtmf]}\n'
+    )
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    for cell in suite.cells:
+        rate = {"none": 0.0, "value:0.5": 0.0, "norm:1.0": 0.2 * cell.cfg.seed}[cell.cfg.clip]
+        write_record(
+            cell.cfg, metrics={"test/acc": 0.5 + cell.cfg.seed / 10}, grad_summary={"grad/clip_rate": rate}
+        )
+    header, row = table.grids(suite, table.collect(suite))[0][1][:2]
+    assert header[1:4] == ["gru none", "gru value:0.5", "gru norm:1.0"]
+    none, value, norm = map(str, row[1:4])
+    assert value.endswith("[clip never fired]")
+    assert "never fired" not in none and "never fired" not in norm  # norm:1.0 fired in one of its two seeds
