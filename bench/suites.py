@@ -16,7 +16,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import tasks
+from bench import literature, tasks
 from bench.base.errors import BenchError
 from bench.checks import read_mapping, yaml_line
 from bench.config import CONFIG_DIR, RunConfig, resolve
@@ -35,6 +35,7 @@ SUITE_KEYS = (
     "tolerances",
     "findings",
     "tune",
+    "published",
 )
 
 
@@ -56,6 +57,7 @@ class Suite:
     cells: list[Cell] = field(default_factory=list)
     tolerances: dict = field(default_factory=dict)
     findings: list = field(default_factory=list)  # the direction of each row's story (bench.findings)
+    published: list = field(default_factory=list)  # figures from papers beside the cells (bench.literature)
     trials: list[Cell] = field(default_factory=list)  # tuning runs (bench.tuning), run before the cells
     choices: dict = field(default_factory=dict)  # (row, col) -> the tuning.Choice its cells run at
     untuned: list = field(default_factory=list)  # (row, col) whose trials have not all finished: no cells yet
@@ -154,6 +156,12 @@ def load_suite(name: str, out: str | None = None) -> Suite:
         twice = next((r for r in rows if rows.count(r) > 1), None)
         if twice:
             raise bad(f"two entries give the row '{twice}'; give each a different 'label'", "tasks", task)
+    if "published" in spec:
+        runs = [*suite.trials, *suite.cells]  # a tuned row has trials before it has cells
+        rows = {c.row: (set(), tasks.get(c.cfg.task).primary_metric) for c in runs}
+        for c in runs:
+            rows[c.row][0].add(c.cfg.model)
+        suite.published = literature.check_spec(spec["published"], rows, where)
     return suite
 
 

@@ -37,6 +37,9 @@ def long_lines(rows: list[list]) -> list[tuple[str, bool]]:
     head, lines = rows[0], []
     ncols = sum(isinstance(c, Shown) for c in rows[1]) if len(rows) > 1 else 0
     for r in rows[1:]:
+        if not ncols:  # a table of text (the published figures): one line per column under the label
+            lines += [(r[0], False), *((f"  {h}: {c}", False) for h, c in zip(head[1:], r[1:], strict=True))]
+            continue
         label, cells, extra = r[0], r[1 : 1 + ncols], r[1 + ncols :]
         lines.append((label + (f"   ({head[-1]}: {extra[0]})" if extra and extra[0] != "–" else ""), False))
         shown = [(h, c) for h, c in zip(head[1 : 1 + ncols], cells, strict=True) if c.text != "–" or c.note]

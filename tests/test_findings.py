@@ -33,6 +33,26 @@ def test_findings_compare_cells_baselines_and_numbers():
     assert got[1][0] == "speech/fsdd: lstm none 0.8 above baseline chance 0.1"  # "*": each cell with runs
 
 
+def test_a_claimed_difference_must_be_significant_over_the_seeds():
+    """'Clipping changes the RNN's outcome' at p = 0.14 is a direction, not a finding: significant: true fails it."""
+    groups = [*GROUPS, cell("rnn norm:1.0", [0.55, 0.66, 0.7]), cell("lstm same", [0.8, 0.8, 0.8])]
+    findings = [
+        {"row": "speech/fsdd", "cell": "lstm none", "above": "rnn none", "significant": True},  # p ~ 0.001
+        {"row": "speech/fsdd", "cell": "rnn norm:1.0", "above": "rnn none", "significant": True},  # p = 0.51
+        {"row": "speech/fsdd", "cell": "rnn none", "above": "baseline chance", "significant": True},
+        {"row": "speech/fsdd", "cell": "lstm same", "above": 0.79, "significant": True},  # no spread, above
+        {"row": "speech/fsdd", "cell": "rnn norm:1.0", "above": "rnn none"},  # the direction alone holds
+    ]
+    got = check(findings, groups)
+    assert [h for _, h in got] == [True, False, True, True, True]
+    assert got[0][0].startswith(
+        "speech/fsdd: lstm none 0.8 above rnn none 0.6, significant over seeds (p = 0.00"
+    )
+    assert got[1][0].endswith("(p = 0.51, needs < 0.05)")
+    with pytest.raises(BenchError, match="optionally significant: true"):
+        check_spec([{"row": "r", "cell": "c", "above": 1, "significant": "yes"}], "suite s.yaml")
+
+
 @pytest.mark.parametrize(
     "spec", [{"row": "r", "cell": "c"}, {"row": "r", "cell": "c", "above": 1, "below": 2}, ["r"], "x"]
 )
