@@ -1,5 +1,7 @@
 """A suite's findings: the direction of each row's story, checked on a results table."""
 
+import math
+
 import pytest
 
 from bench.base.errors import BenchError
@@ -59,3 +61,23 @@ def test_a_claimed_difference_must_be_significant_over_the_seeds():
 def test_bad_findings_are_one_line(spec):
     with pytest.raises(BenchError, match="needs row, cell and one of above / below|must be a list"):
         check_spec(spec if isinstance(spec, str) else [spec], "suite s.yaml")
+
+
+def test_ties_and_other_metrics_are_findings_too():
+    """'All six gated cells are tied' and 'the RNN's reach is -inf' are sentences the README makes."""
+    groups = [*GROUPS, cell("gru norm:1.0", [0.79, 0.8, 0.83])]
+    groups[1].values["grad/reach"] = [-math.inf, -7.3, math.nan]  # NaN: a saturated run, not measured
+    groups[0].values["grad/reach"] = [0.9, 1.0, 0.6]
+    findings = [
+        {"row": "speech/fsdd", "cell": "lstm none", "tied": "gru norm:1.0"},
+        {"row": "speech/fsdd", "cell": "lstm none", "tied": "rnn none"},
+        {"row": "speech/fsdd", "cell": "rnn none", "metric": "grad/reach", "below": -5},
+        {"row": "speech/fsdd", "cell": "lstm none", "metric": "grad/reach", "above": "rnn none"},
+        {"row": "speech/fsdd", "cell": "lstm none", "metric": "grad/norm", "above": 0},  # never recorded
+    ]
+    got = check(findings, groups)
+    assert [h for _, h in got] == [True, False, True, True, False]
+    assert got[0][0].startswith("speech/fsdd: lstm none 0.8 tied with gru norm:1.0 0.8067 (p = ")
+    assert got[2][0] == "speech/fsdd: rnn none grad/reach -inf below -5"
+    with pytest.raises(BenchError, match="one of above / below / tied"):
+        check_spec([{"row": "r", "cell": "c", "above": 1, "tied": "d"}], "suite s.yaml")

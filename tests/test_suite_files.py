@@ -1,6 +1,10 @@
 """The committed suites (bench/configs/suites/): what each one trains, checked without training."""
 
+from pathlib import Path
+
 from bench.suites import load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # The task families the published suites cover; a task added later is not forced into them.
 PUBLISHED_TASKS = {"forecast", "lm", "probes", "speech", "video"}
@@ -67,3 +71,13 @@ def test_modern_suite_compares_every_family_at_equal_size_tuned_on_validation():
         assert max(sizes.values()) / min(sizes.values()) < 1.02, (row, sizes)
     assert all(c.cfg.max_minutes == 0 and c.cfg.num_layers == 2 for c in suite.trials)
     assert {c.cfg.options.emb_size for c in suite.trials if c.cfg.task == "lm"} == {128}
+
+
+def test_every_readme_sentence_about_the_standard_table_holds_on_its_committed_records():
+    """The README's "What the table shows" is the standard suite's findings; they hold on results/standard."""
+    from bench import findings, table
+
+    suite = load_suite("standard", str(ROOT / "results" / "standard"))
+    held = findings.check(suite.findings, table.collect(suite))
+    assert len(held) == 120 and [t for t, h in held if not h] == []
+    assert sum("significant over seeds" in t for t, _ in held) == 42
