@@ -6,7 +6,9 @@ grid axis, e.g. `seq_len: [50, 200]`; `datasets` may map each dataset to its own
 to a list of such entries, each with a `label` that names its rows, e.g. a second FSDD row trained to
 explode; an entry's own `models` or `clips` replace the suite's for its rows), optional per-model
 `overrides` (task -> model -> overrides, e.g. `overrides: {lm: {gru: {lr: 0.002}}}`: a learning rate tuned
-for each cell instead of one architecture's), optional `tune` (bench.tuning) and optional `tolerances` for
+for each cell instead of one architecture's; an entry's own `overrides: {model: {...}}` add to them for its rows,
+e.g. a hidden size per model that meets that row's parameter budget), optional `tune` (bench.tuning), optional
+`findings` (bench.findings) and `published` figures (bench.literature), and optional `tolerances` for
 `bench reproduce`.
 
 run: python -c "from bench.suites import load_suite; print(len(load_suite('ci').cells))"
@@ -150,7 +152,19 @@ def load_suite(name: str, out: str | None = None) -> Suite:
             own_tune = (
                 check_tune(variant.pop("tune"), seeds, f"{where}, task {task}") if "tune" in variant else tune
             )
-            entry_grid = (*own, *grid[2:-1], own_tune)
+            mine = variant.pop("overrides", None) or {}
+            if not isinstance(mine, dict) or not all(
+                m in own[0] and isinstance(v, dict) for m, v in mine.items()
+            ):
+                raise bad(
+                    f"task '{task}': an entry's 'overrides' must map its models ({', '.join(own[0])}) to a mapping "
+                    f"of key: value, got {mine!r}",
+                    "tasks",
+                    task,
+                )
+            shared = grid[4]
+            per_model_here = {m: {**shared.get(m, {}), **mine.get(m, {})} for m in {*shared, *mine}}
+            entry_grid = (*own, *grid[2:4], per_model_here, grid[5], own_tune)
             for dataset, values in _datasets(variant.pop("datasets", [""]), f"{where}, task {task}"):
                 rows += _expand(suite, task, label, dataset, {**variant, **values}, entry_grid)
         twice = next((r for r in rows if rows.count(r) > 1), None)

@@ -81,3 +81,33 @@ def test_every_readme_sentence_about_the_standard_table_holds_on_its_committed_r
     held = findings.check(suite.findings, table.collect(suite))
     assert len(held) == 120 and [t for t, h in held if not h] == []
     assert sum("significant over seeds" in t for t, _ in held) == 42
+
+
+def test_literature_suite_meets_the_references_settings_and_budgets():
+    """TCN Table 1's lengths and parameter budgets (about 70K for adding T = 600, 16K for copy T = 1,000, counted
+    over encoder and head), every model tuned the same way, and early stopping that can fire in every cell."""
+    import torch
+
+    from bench import models, tasks
+
+    suite = load_suite("literature")
+    assert {c.cfg.model for c in suite.trials} == {"rnn", "lstm", "gru", "mingru", "minlstm", "lru"}
+    assert all(c.cfg.max_minutes == 0 and c.cfg.patience < c.cfg.max_epochs for c in suite.trials)
+    probes = tasks.get("probes")
+    for c in [t for t in suite.trials if t.cfg.task == "probes" and t.cfg.lr == 1e-3]:
+        budget, length = {"adding": (70_000, 600), "copy": (16_000, 1000)}[c.cfg.dataset]
+        inputs = {"adding": 2, "copy": 10}[c.cfg.dataset]
+        with torch.device("meta"):
+            encoder = models.build_for(c.cfg, inputs)
+            head = probes.build_head(c.cfg, {"input_size": inputs}, encoder)
+        mine = {id(p) for p in encoder.parameters()}
+        size = sum(p.numel() for p in encoder.parameters()) + sum(
+            p.numel() for p in head.parameters() if id(p) not in mine
+        )
+        assert abs(size / budget - 1) < 0.02 and c.cfg.options.seq_len == length, (c.row, c.cfg.model, size)
+        assert c.cfg.options.n_eval == 1000
+    assert {(p["row"], p["model"]) for p in suite.published} == {
+        (f"probes/{d}", m) for d in ("adding T=600", "copy T=1000") for m in ("lstm", "gru")
+    }
+    horizons = {c.cfg.options.horizon for c in suite.trials if c.cfg.task == "forecast"}
+    assert horizons == {24, 168}

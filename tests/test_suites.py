@@ -311,3 +311,28 @@ def test_per_model_overrides_tune_each_cell(tmp_path):
         path.write_text(SUITE + bad)
         with pytest.raises(BenchError, match=re.escape(message)):
             load_suite(str(path))
+
+
+def test_an_entry_sets_its_own_per_model_overrides_for_its_rows(tmp_path):
+    """Two rows of one task at different parameter budgets: each entry gives each model its own hidden size,
+    on top of the task's per-model overrides."""
+    path = tmp_path / "budgets.yaml"
+    path.write_text(
+        "models: [lstm, gru]\n"
+        "tasks:\n"
+        "  probes:\n"
+        "    - {label: big, datasets: [adding], overrides: {lstm: {hidden_size: 75}, gru: {hidden_size: 87}}}\n"
+        "    - {label: small, datasets: [copy], overrides: {lstm: {hidden_size: 34}}}\n"
+        "overrides: {probes: {gru: {lr: 0.002, hidden_size: 9}}}\n"
+    )
+    got = {
+        (c.row, c.cfg.model): (c.cfg.hidden_size, c.cfg.lr)
+        for c in load_suite(str(path), str(tmp_path)).cells
+    }
+    assert got[("probes/adding big", "lstm")][0] == 75 and got[("probes/adding big", "gru")] == (87, 0.002)
+    assert got[("probes/copy small", "lstm")][0] == 34 and got[("probes/copy small", "gru")] == (9, 0.002)
+    path.write_text(
+        "models: [lstm]\ntasks:\n  probes: {datasets: [adding], overrides: {gru: {hidden_size: 8}}}\n"
+    )
+    with pytest.raises(BenchError, match=r"an entry's 'overrides' must map its models \(lstm\)"):
+        load_suite(str(path), str(tmp_path))
