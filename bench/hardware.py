@@ -11,6 +11,7 @@ import ctypes
 import functools
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -114,21 +115,33 @@ def keep_freed_memory() -> str:
     return "glibc malloc as it was (mallopt refused)"
 
 
-def pick_threads(step, cores: int, repeats: int = 2) -> tuple[int, str]:
-    """The faster of 1 and `cores` intra-op threads for `step()` (a training step), timed now, on this machine
-    as loaded as it is: a small recurrent layer gains nothing from more threads, and threads that share a core
-    with another busy process can run 40x slower (issue #32). Returns the count and the timings as text."""
+MORE_THREADS_MARGIN = 1.25  # more threads must win by this factor: losing to contention costs far more
+
+
+def pick_threads(step, cores: int, rounds: int = 3) -> tuple[int, str]:
+    """1 or `cores` intra-op threads for `step()` (a training step), timed now, on this machine as loaded as it
+    is: a small recurrent layer gains little from more threads, and threads that share a core with another busy
+    process run 3-40x slower (issue #32). The counts are timed in alternating rounds, so a load that comes and
+    goes meets both, and each keeps its median step. `cores` threads must be MORE_THREADS_MARGIN times faster to
+    be chosen: 1 thread on an idle machine loses at most that factor, too many threads under load lose much
+    more. Returns the count and the timings as text."""
     if cores <= 1:
         return 1, "1 usable core"
-    best = {}
-    for n in (1, cores):
+    times: dict[int, list[float]] = {1: [], cores: []}
+    for n in (1, cores):  # warm-up: allocations, oneDNN primitives for each count
         torch.set_num_threads(n)
-        step()  # warm-up: allocations, oneDNN primitives
-        start = time.perf_counter()
-        for _ in range(repeats):
+        step()
+    for _ in range(rounds):
+        for n in times:
+            torch.set_num_threads(n)
+            start = time.perf_counter()
             step()
-        best[n] = (time.perf_counter() - start) / repeats
-    chosen = min(best, key=best.get)
+            times[n].append(time.perf_counter() - start)
+    best = {n: statistics.median(t) for n, t in times.items()}
+    chosen = cores if best[cores] * MORE_THREADS_MARGIN < best[1] else 1
     torch.set_num_threads(chosen)
     timings = ", ".join(f"{n} threads {t * 1e3:.1f} ms" for n, t in best.items())
-    return chosen, f"measured per training step: {timings}"
+    return (
+        chosen,
+        f"median step of {rounds}, alternating: {timings}; more threads must be {MORE_THREADS_MARGIN}x faster",
+    )
