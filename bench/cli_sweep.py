@@ -10,20 +10,28 @@ from bench.base.errors import BenchError
 
 
 def sweep_suite(name: str, out: str | None, jobs: int, retry_failed=False, wandb=False, warm=True):
-    """Run a suite: its tuning trials first, then its cells at the settings the trials chose; returns the suite
-    as it stands after (cells, trials, choices) and the counts per status of both runs."""
+    """Run a suite: row by row, a row's tuning trials, then its cells at the setting they chose (a suite without
+    tuning: all its cells at once); returns the suite as it stands after (cells, trials, choices) and the counts
+    per status of all runs. Row by row, a suite that takes days finishes whole rows, its first rows first."""
     from bench.suites import load_suite
     from bench.sweep import sweep
 
     suite = load_suite(name, out)
     counts: dict = {}
-    if suite.trials:
-        trials = dataclasses.replace(suite, cells=suite.trials)
-        counts = sweep(trials, jobs, retry_failed, wandb, warm)
-        suite = load_suite(name, out)  # the choices the finished trials make
-    if suite.cells:
-        for k, v in sweep(suite, jobs, retry_failed, wandb, warm).items():
-            counts[k] = round(counts.get(k, 0) + v, 1)
+
+    def run(cells) -> None:
+        if cells:
+            for k, v in sweep(
+                dataclasses.replace(suite, cells=cells), jobs, retry_failed, wandb, warm
+            ).items():
+                counts[k] = round(counts.get(k, 0) + v, 1)
+
+    if not suite.trials:
+        run(suite.cells)
+    for row in dict.fromkeys(c.row for c in suite.trials):
+        run([c for c in suite.trials if c.row == row])
+        suite = load_suite(name, out)  # the choice the row's finished trials make
+        run([c for c in suite.cells if c.row == row])
     return suite, counts
 
 

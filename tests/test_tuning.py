@@ -1,12 +1,14 @@
 """Tuning inside a suite: trials at tuning seeds, the choice on validation, the reported seeds at the choice."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 from bench import table
 from bench.base.errors import BenchError
 from bench.cli import main
+from bench.config import config_hash
 from bench.suites import load_suite
 from tests.conftest import write_record
 
@@ -89,19 +91,31 @@ def test_bad_tuning_specs_name_the_problem(tmp_path, tune, message):
         load_suite(str(path), str(tmp_path / "runs"))
 
 
-def test_a_tuned_sweep_runs_its_trials_then_its_cells(tmp_path, capsys):
+def test_a_tuned_sweep_runs_each_row_trials_then_cells_before_the_next_row(tmp_path, capsys):
+    """Row by row: a suite that takes days finishes whole rows, its first rows first."""
     path = tmp_path / "one.yaml"
     path.write_text(
-        "models: [gru]\nseeds: [0]\ncommon: {threads: 1}\n"
+        "models: [gru]\nseeds: [0]\ncommon: {threads: 1, hidden_size: 8, max_epochs: 2}\n"
         "tune: {space: {lr: [0.0001, 0.01]}, seeds: [7]}\n"
-        "tasks: {speech: {datasets: [dtmf], max_epochs: 2, train_limit: 64, hidden_size: 8}}\n"
+        "tasks:\n  speech: {datasets: [dtmf], train_limit: 64}\n"
+        "  probes: {datasets: [adding], seq_len: 10, n_train: 128, n_eval: 32}\n"
     )
     out = str(tmp_path / "runs")
     assert main(["sweep", str(path), "--out", out]) == 0
-    assert "ok: 3" in capsys.readouterr().out  # two trials, then the one reported seed
+    assert "ok: 6" in capsys.readouterr().out  # per row two trials, then the one reported seed
     suite = load_suite(str(path), out)
-    (cell,) = suite.cells
-    assert cell.cfg.seed == 0 and cell.cfg.lr == suite.choices[("speech/dtmf", "gru none")].setting["lr"]
+    assert len(suite.cells) == 2
+    for cell in suite.cells:
+        assert cell.cfg.seed == 0 and cell.cfg.lr == suite.choices[(cell.row, "gru none")].setting["lr"]
+    kind = {config_hash(c.cfg): "trial" for c in suite.trials} | {
+        config_hash(c.cfg): "cell" for c in suite.cells
+    }
+    log = (Path(out) / "logs" / "sweep.log").read_text().splitlines()
+    started = [line.split()[3].rsplit("-", 1) for line in log if line.split()[2] == "start"]
+    order = [(stem.split("-")[0], kind[h]) for stem, h in started]
+    assert order == [("speech", "trial")] * 2 + [("speech", "cell")] + [("probes", "trial")] * 2 + [
+        ("probes", "cell")
+    ]
     capsys.readouterr()
     assert main(["sweep", str(path), "--out", out, "--cell", "0"]) == 2
     assert "tunes each cell on validation first" in capsys.readouterr().err
