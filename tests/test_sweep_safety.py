@@ -4,6 +4,7 @@ and a resume lose no finished cell and run none twice, and a resumed sweep fails
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from bench.cli import main
 from bench.config import resolve
-from bench.locks import CellBusy, cell_lock, pid_alive
+from bench.locks import CellBusy, cell_lock, pid_alive, process_start, run_lock
 from bench.records import read_record, record_paths
 from bench.suites import load_suite
 from tests.conftest import ROOT, usage_error, write_record
@@ -124,6 +125,40 @@ def test_orphan_run_process_keeps_its_cell_and_dead_owner_is_stale(tmp_path):
     assert not pid_alive(orphan.pid)
     with cell_lock(path) as held:  # the orphan ended: its owner file is stale and taken over
         assert held.stale["child"] == orphan.pid
+
+
+def test_an_owner_file_whose_pid_was_reused_is_stale(tmp_path):
+    """A kill -9'd sweep's owner file names a run pid that the OS later gave to another process: that process
+    started at another time, so the cell is free (it used to stay refused until the file was deleted by hand)."""
+    path = tmp_path / "cell.json"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the pid's new owner
+    try:
+        (tmp_path / "locks").mkdir()
+        owner = {
+            "pid": 1,
+            "host": socket.gethostname(),
+            "child": other.pid,
+            "child_start": 1,
+        }  # started at tick 1
+        (tmp_path / "locks" / "cell.owner").write_text(json.dumps(owner))
+        with cell_lock(path) as held:
+            assert held.stale["child"] == other.pid
+        owner["child_start"] = process_start(other.pid)  # the run process itself: still refused
+        (tmp_path / "locks" / "cell.owner").write_text(json.dumps(owner))
+        with (
+            pytest.raises(CellBusy, match=f"run process pid {other.pid} of a stopped sweep"),
+            cell_lock(path),
+        ):
+            pass
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_plain_run_holding_a_cell_is_named_as_a_run(tmp_path):
+    path = tmp_path / "cell.json"
+    with run_lock(path), pytest.raises(CellBusy, match=f"running in run pid {os.getpid()}"), cell_lock(path):
+        pass
 
 
 @pytest.mark.slow
