@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -100,6 +101,18 @@ class Record:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def problem(self, cfg) -> str:
+        """Why this finished record cannot stand for config `cfg` ('' when it can): its hash is another config's,
+        or an 'ok' run's primary test metric is not a number (an edited or damaged file)."""
+        if self.hash and self.hash != config_hash(cfg):
+            return f"its hash {self.hash!r} is not its config's {config_hash(cfg)}"
+        key = f"test/{self.primary_metric}"
+        value = self.metrics.get(key) if isinstance(self.metrics, dict) else None
+        if self.status == Status.OK and self.primary_metric:
+            if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+                return f"its primary metric {key} is {str(value)[:40]!r}, not a number"
+        return ""
 
     def to_json(self) -> dict:
         """The record as JSON: what a run did not produce (no checkpoint, no traceback, no error) is left out."""

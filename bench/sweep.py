@@ -85,6 +85,11 @@ def pending_cells(suite: Suite, retry_failed: bool = False) -> list[Cell]:
         path = record_paths(cell.cfg)[0]
         record = read_record(path, warn=False)
         status = record.status if record else None
+        if record is None and path.is_file() and path not in seen:
+            print(f"note: rerunning {path.name}: the record is unreadable", file=sys.stderr)
+        elif status in FINISHED and (why := record.problem(cell.cfg)) and path not in seen:
+            print(f"note: rerunning {path.name}: {why}", file=sys.stderr)
+            status = None
         if path in seen or status in FINISHED or (status == Status.FAILED and not retry_failed):
             continue
         seen.add(path)

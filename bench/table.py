@@ -45,6 +45,9 @@ def collect(suite: Suite) -> list[Group]:
         )
     for cell, record in found:
         g = groups[(cell.row, cell.col)]
+        if record.finished and record.problem(cell.cfg):  # an edited or damaged record: counted, not averaged
+            g.status["invalid"] = g.status.get("invalid", 0) + 1
+            continue
         g.status[record.status] = g.status.get(record.status, 0) + 1
         g.curves.append(record.history)
         g.capped += record.reason.startswith("stopped by the time cap")

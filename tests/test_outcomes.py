@@ -154,3 +154,34 @@ def test_a_clip_setting_that_never_fired_is_marked_as_no_evidence(tmp_path):
     none, value, norm = map(str, row[1:4])
     assert value.endswith("[clip never fired]")
     assert "never fired" not in none and "never fired" not in norm  # norm:1.0 fired in one of its two seeds
+
+
+def test_an_edited_or_damaged_record_is_not_counted_as_finished(tmp_path, capsys):
+    """Row 5 of issue 30: a primary metric of "banana", no metrics, or another config's hash: the sweep names
+    the record and reruns it, and the table counts it as invalid instead of silently showing n = 1 of 3."""
+    import json
+
+    from bench import table
+    from bench.suites import load_suite
+    from bench.sweep import pending_cells
+    from tests.conftest import write_record
+
+    path = tmp_path / "edited.yaml"
+    path.write_text("models: [gru]\nseeds: [0, 1, 2, 3, 4]\ntasks:\n  speech: {datasets: [dtmf]}\n")
+    suite = load_suite(str(path), str(tmp_path / "runs"))
+    records = [write_record(c.cfg, metrics={"test/acc": 0.5}) for c in suite.cells]
+    records[4].write_text("{")  # cut off mid-write
+    for record, edit in zip(records[1:4], ({"test/acc": "banana"}, {}, None), strict=True):
+        data = json.loads(record.read_text())
+        data |= {"metrics": edit} if edit is not None else {"hash": "0123456789ab"}
+        record.write_text(json.dumps(data))
+    todo = pending_cells(suite)
+    assert [c.cfg.seed for c in todo] == [1, 2, 3, 4]
+    err = capsys.readouterr().err
+    assert f"note: rerunning {records[1].name}: its primary metric test/acc is 'banana', not a number" in err
+    assert f"note: rerunning {records[2].name}: its primary metric test/acc is 'None', not a number" in err
+    assert f"its hash '0123456789ab' is not its config's {records[3].stem.rsplit('-', 1)[1]}" in err
+    assert f"note: rerunning {records[4].name}: the record is unreadable" in err
+    (group,) = table.collect(suite)
+    assert group.status == {"ok": 1, "invalid": 3} and group.stat("acc")[2] == 1
+    assert str(table.grids(suite, [group])[0][1][1][1]).endswith("[3 invalid]")
