@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -125,23 +126,62 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
     start = time.perf_counter()
     if "LOCAL_RANK" not in os.environ:  # a single or launching process: a killed attempt's folder is stale
         shutil.rmtree(run_dir, ignore_errors=True)
-    with outcome(record):
-        build(cfg, task, parts, record, run_dir, record_path)
-        fit_and_test(parts, record)
-    record.wall_time_s = round(time.perf_counter() - start, 2)
-    record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
-    record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
-    if parts.trainer is not None:
-        record.world_size = parts.trainer.world_size
-        if not parts.trainer.is_global_zero:
-            return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
-    if parts.module is not None:
-        summarize(cfg, task, parts, record, run_dir)
-    if parts.logger is not None:
-        from bench import tracking
+    with terminate_as_interrupt() as sigterm:
+        with outcome(record):
+            try:
+                build(cfg, task, parts, record, run_dir, record_path)
+                fit_and_test(parts, record)
+            finally:
+                sigterm.hold()  # from here on a SIGTERM waits: the record is written first
+        record.wall_time_s = round(time.perf_counter() - start, 2)
+        record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
+        record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
+        if parts.trainer is not None:
+            record.world_size = parts.trainer.world_size
+            if not parts.trainer.is_global_zero:
+                return record, None  # DDP: rank 0 alone writes the record, the plot and the W&B run
+        if parts.module is not None:
+            summarize(cfg, task, parts, record, run_dir)
+        if parts.logger is not None:
+            from bench import tracking
 
-        _guard(record, "wandb", lambda: setattr(record, "wandb", tracking.finish(parts.logger, record)))
-    return publish(record, record_path, final_dir)
+            _guard(record, "wandb", lambda: setattr(record, "wandb", tracking.finish(parts.logger, record)))
+        return publish(record, record_path, final_dir)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the run is (data preparation included), so it ends as an interrupted record."""
+
+
+class SigTerm:
+    """The run's SIGTERM handler: the first SIGTERM raises Terminated where the run is, once; a later one, or
+    one after `hold()`, is only noted, so the record is written whatever arrives while it is."""
+
+    def __init__(self) -> None:
+        self.received, self.held = 0, False
+
+    def __call__(self, signum, frame) -> None:
+        self.received += 1
+        if self.received == 1 and not self.held:
+            raise Terminated
+
+    def hold(self) -> None:
+        self.held = True
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM handled by a SigTerm for the run (Lightning's own handler calls it too, inside fit); the previous
+    handler is back after it. Signals are the main thread's alone: elsewhere nothing changes."""
+    handler = SigTerm()
+    if threading.current_thread() is not threading.main_thread():
+        yield handler
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
@@ -154,9 +194,12 @@ def outcome(record: Record):
         record.status, record.reason, record.diverged_step = Status.DIVERGED, str(e), e.step
     except BenchError as e:
         record.reason = str(e)
-    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; Lightning turns it into SystemExit(1) inside fit
+    except (KeyboardInterrupt, SystemExit, Terminated) as e:  # Ctrl-C (Lightning: SystemExit), SIGTERM
         record.status = Status.INTERRUPTED
-        record.reason = f"interrupted ({type(e).__name__}); rerun to resume"
+        why = {"KeyboardInterrupt": "Ctrl-C", "Terminated": "SIGTERM", "SIGTERMException": "SIGTERM"}
+        record.reason = (
+            f"interrupted ({why.get(type(e).__name__, type(e).__name__)}); rerun to train it again"
+        )
         signal.signal(signal.SIGINT, sigint)  # Lightning ignores Ctrl-C from then on; the caller may want it
     except Exception as e:  # a bug or a resource problem: recorded so a sweep goes on
         record.reason, record.traceback = f"{type(e).__name__}: {e}", traceback.format_exc()

@@ -185,3 +185,35 @@ def test_an_edited_or_damaged_record_is_not_counted_as_finished(tmp_path, capsys
     (group,) = table.collect(suite)
     assert group.status == {"ok": 1, "invalid": 3} and group.stat("acc")[2] == 1
     assert str(table.grids(suite, [group])[0][1][1][1]).endswith("[3 invalid]")
+
+
+def test_sigterm_in_data_preparation_and_a_second_one_while_recording_leave_a_record(
+    tmp_path, capsys, monkeypatch
+):
+    """Row 6 of issue 30: SIGTERM before Lightning's fit (data preparation) ended the process with no record, and
+    a second SIGTERM soon after the first cut the record's writing off. Both signals go to this process, whose
+    handler runs at the next bytecode: no sleep, no race."""
+    import os
+    import signal
+
+    from bench import runner
+    from bench.base.batching import TensorDataModule
+
+    real_prepare, real_publish = TensorDataModule.prepare_data, runner.publish
+
+    def prepare(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # the first: while the data is prepared
+        real_prepare(self)
+
+    def publish(*args):
+        os.kill(os.getpid(), signal.SIGTERM)  # the second: while the record is written
+        return real_publish(*args)
+
+    monkeypatch.setattr(TensorDataModule, "prepare_data", prepare)
+    monkeypatch.setattr(runner, "publish", publish)
+    before = signal.getsignal(signal.SIGTERM)
+    code, path = run_cli([*TINY, "--max-epochs", "1", "--out", str(tmp_path)], capsys)
+    record = json.loads(open(path).read())
+    assert code == 130 and record["status"] == "interrupted"
+    assert record["reason"] == "interrupted (SIGTERM); rerun to train it again"
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back

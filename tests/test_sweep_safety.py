@@ -175,10 +175,15 @@ def test_kill_9_of_a_sweep_then_resume_loses_nothing_and_runs_nothing_twice(suit
     done = finished(suite)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
-    (child,) = [o["child"] for s, o in owners(out).items() if s not in {p.stem for p in done}]
+    ((stem, child),) = [(s, o["child"]) for s, o in owners(out).items() if s not in {p.stem for p in done}]
     wait_for(lambda: not pid_alive(child), timeout=30)  # the run process died with its sweep: no orphan
     killed = len(starts(out)) - len(done)
     assert killed == 1 and finished(suite) == done
+    # its SIGTERM from the dying sweep ended it as a record, not as nothing (issue 30, row 6)
+    assert (
+        json.loads((out / f"{stem}.json").read_text())["reason"]
+        == "interrupted (SIGTERM); rerun to train it again"
+    )
     assert main(["sweep", str(suite_file), "--out", str(out)]) == 0
     after = finished(suite)
     assert len(after) == 4 and all(after[p] == text for p, text in done.items())  # finished cells untouched
