@@ -142,14 +142,28 @@ def test_download_that_fails_its_checksum_is_never_accepted(tmp_path, monkeypatc
 
 
 def test_corrupt_feature_cache_is_named_removed_and_rebuilt(tmp_path, offline_cache, capsys):
+    """Truncated, 4 KB flipped in place (it used to load and train quietly on other numbers), or a loadable file
+    with other contents (it used to fail with KeyError on every rerun): each is caught by the digest beside the
+    cache file, named, removed and rebuilt."""
     write_fsdd(tmp_path / "data")
     first = SPEECH._features(resolve({}))
     (cached,) = (offline_cache / "features").glob("*.pt")
-    cached.write_bytes(cached.read_bytes()[:100])  # truncated, as by a full disk or a kill
-    again = SPEECH._features(resolve({}))
-    torch.testing.assert_close(again["x"], first["x"])
-    assert f"cached features {cached} are unreadable" in capsys.readouterr().err
-    torch.testing.assert_close(SPEECH._features(resolve({}))["x"], first["x"])  # and saved whole again
+    assert (cached.parent / f"{cached.name}.sha256").is_file()
+    whole = cached.read_bytes()
+    flipped = bytearray(whole)
+    flipped[1000:5096] = bytes(b ^ 0xFF for b in flipped[1000:5096])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"x": torch.zeros(3)}, foreign)
+    for damage in (whole[:100], bytes(flipped), foreign.read_bytes()):
+        cached.write_bytes(damage)
+        again = SPEECH._features(resolve({}))
+        torch.testing.assert_close(again["x"], first["x"])
+        err = capsys.readouterr().err
+        assert f"cached features {cached}: its contents do not match their digest; removed, rebuilding" in err
+        assert cached.read_bytes() == whole  # saved whole again
+    (cached.parent / f"{cached.name}.sha256").unlink()  # a cache from before digests: not trusted
+    torch.testing.assert_close(SPEECH._features(resolve({}))["x"], first["x"])
+    assert "it has no digest beside it" in capsys.readouterr().err
 
 
 def test_speechcommands_digits_from_local_root(tmp_path):
@@ -178,3 +192,33 @@ def test_dtmf_offline_dataset_is_deterministic():
         np.array_equal(x[0], y[0]) and x[1] == y[1] for x, y in zip(a, b, strict=True)
     )
     assert sorted({label for _, label in a}) == list(range(10))
+
+
+def test_a_damaged_cached_archive_is_fetched_again_not_failed_on_forever(
+    tmp_path, monkeypatch, offline_cache, capsys
+):
+    """Row 4 of issue 30: a truncated archive in the download cache gave EOFError on every rerun. A download
+    without a published checksum now carries its own digest; a damaged one is removed and fetched again, and an
+    archive that cannot be read at all is named and removed."""
+    import shutil
+
+    from bench.base.datasets import safe_extract
+
+    src = serve_fsdd_archive(tmp_path, monkeypatch)
+    monkeypatch.setattr(speech, "FSDD_DIGEST", speech.fsdd_digest(src))
+    speech.fsdd_files()
+    (archive,) = (offline_cache / "downloads").glob("*.tar.gz")
+    whole = archive.read_bytes()
+    shutil.rmtree(offline_cache / "fsdd" / "recordings")
+    archive.write_bytes(whole[:500])  # cut short in the cache
+    root, files = speech.fsdd_files()
+    assert len(files) == 30 and archive.read_bytes() == whole
+    assert (
+        f"cached download {archive}: its contents do not match their digest; removed"
+        in capsys.readouterr().err
+    )
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[:500])
+    with pytest.raises(BenchError, match=r"the archive .*cut.tar.gz is damaged \(.*\); removed, run again"):
+        safe_extract(cut, tmp_path / "out")
+    assert not cut.exists()

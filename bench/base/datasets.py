@@ -8,6 +8,7 @@ run: BENCH_DATA=../shared/data python -c "from bench.base.datasets import find; 
 """
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,20 +79,43 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
+def write_digest(path: Path, digest: str | None = None) -> None:
+    """Beside `path`, `<path>.sha256`: the digest of what was written, written after it (a crash between the
+    two leaves no digest, which reads as unverified, never as verified)."""
+    side = Path(f"{path}.sha256")
+    tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+    tmp.write_text(digest or file_digest(path))
+    tmp.replace(side)
+
+
+def digest_problem(path: Path, data: bytes | None = None) -> str:
+    """'' when `path` (or its bytes, already read) matches the digest beside it; else what is wrong."""
+    side = Path(f"{path}.sha256")
+    if not side.is_file():
+        return "it has no digest beside it (written by an older seqbench, or cut off while being written)"
+    actual = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
+    return "" if side.read_text().strip() == actual else "its contents do not match their digest"
+
+
+def remove_with_digest(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    Path(f"{path}.sha256").unlink(missing_ok=True)
+
+
 def download(
     dataset: str, relpath: str, url: str, sha256: str | None = None, sha1: str | None = None
 ) -> Path:
     """Download `url` into the cache, check its sha256 (or sha1, where only that is known) before it is moved
-    into place, and return the file's path. A cached download that fails the check is removed."""
+    into place, and return the file's path. A download without a known checksum gets a digest of its own,
+    checked when it is reused. A cached download that fails its check is removed."""
     dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
     if dest.exists():
-        if _verified(dest, sha256, sha1):
+        why = "failed its checksum" if not _verified(dest, sha256, sha1) else ""
+        why = why or ("" if sha256 or sha1 else digest_problem(dest))
+        if not why:
             return dest
-        dest.unlink()
-        print(
-            f"warning: cached download {dest} failed its checksum; removed, downloading again",
-            file=sys.stderr,
-        )
+        remove_with_digest(dest)
+        print(f"warning: cached download {dest}: {why}; removed, downloading again", file=sys.stderr)
     allow_download(dataset, relpath)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(dest.suffix + f".{os.getpid()}.part")
@@ -109,7 +134,10 @@ def download(
             f"checksum mismatch for {url} (dataset '{dataset}'); the corrupt download was removed, "
             "run again to retry"
         )
+    digest = None if sha256 or sha1 else file_digest(tmp)
     tmp.replace(dest)
+    if digest:
+        write_digest(dest, digest)
     return dest
 
 
@@ -118,7 +146,19 @@ def _verified(path: Path, sha256: str | None, sha1: str | None) -> bool:
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a tar or zip archive, refusing any member that would land outside `dest`."""
+    """Extract a tar or zip archive, refusing any member that would land outside `dest`. A damaged archive (cut
+    short, not an archive) is named and removed, so the next run downloads it again instead of failing forever."""
+    try:
+        _extract(archive, dest)
+    except (EOFError, tarfile.ReadError, zipfile.BadZipFile, zlib.error) as e:  # zlib: a gzip cut short
+        remove_with_digest(archive)
+        raise BenchError(
+            f"the archive {archive} is damaged ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "removed, run again to download it again"
+        ) from None
+
+
+def _extract(archive: Path, dest: Path) -> None:
     dest = dest.resolve()
     dest.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
@@ -140,21 +180,29 @@ def safe_extract(archive: Path, dest: Path) -> None:
 
 
 def cached_tensors(name: str, params: dict, build: Callable[[], dict]) -> dict:
-    """Load `build()`'s tensors from the cache keyed by `params`, or build and save them once (atomically)."""
+    """Load `build()`'s tensors from the cache keyed by `params`, or build and save them once (atomically, with
+    their digest beside them). A cache file whose digest does not match, or that will not load, is named,
+    removed and rebuilt: damaged features must not train a model quietly."""
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_root() / "features" / f"{name}-{key}.pt"
     if path.exists():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception as e:  # a truncated or foreign file: zip, pickle and EOF errors come in many types
-            path.unlink(missing_ok=True)
-            print(
-                f"warning: cached features {path} are unreadable ({type(e).__name__}); removed, rebuilding",
-                file=sys.stderr,
-            )
+        data = path.read_bytes()
+        why = digest_problem(path, data)
+        if not why:
+            try:
+                loaded = torch.load(io.BytesIO(data), weights_only=True)
+                if isinstance(loaded, dict):
+                    return loaded
+                why = f"it holds a {type(loaded).__name__}, not the features"
+            except Exception as e:  # zip, pickle and EOF errors come in many types
+                why = f"it is unreadable ({type(e).__name__})"
+        remove_with_digest(path)
+        print(f"warning: cached features {path}: {why}; removed, rebuilding", file=sys.stderr)
     data = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(data, tmp)
+    digest = file_digest(tmp)
     tmp.replace(path)
+    write_digest(path, digest)
     return data
