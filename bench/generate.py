@@ -3,6 +3,8 @@
 run: python -m bench generate runs/lm-tiny-shakespeare-lstm-<hash>.json --prompt "ROMEO:" --length 300
 """
 
+import hashlib
+import io
 import json
 import math
 from pathlib import Path
@@ -17,14 +19,15 @@ from bench.records import Record, Status
 from bench.tasks.lm_sample import sample
 
 
-def checkpoint_path(run: str) -> tuple[Path, str | None]:
-    """The checkpoint of `run` and the config hash it must have: the path itself (no hash to check), or the
-    "checkpoint" and "hash" keys of a record."""
+def checkpoint_path(run: str) -> tuple[Path, str | None, str | None]:
+    """The checkpoint of `run`, the config hash it must have and its sha256: the path itself (nothing to check),
+    or the "checkpoint", "hash" and "checkpoint_sha256" keys of a record (a record older than the digest has
+    none)."""
     path = Path(run).expanduser()
     if not path.is_file():
         raise BenchError(f"run '{run}' not found; pass a record (.json) or a checkpoint (.ckpt)")
     if path.suffix != ".json":
-        return path, None
+        return path, None, None
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -41,16 +44,27 @@ def checkpoint_path(run: str) -> tuple[Path, str | None]:
         ckpt = path.with_suffix("") / ckpt.name
     if not ckpt.is_file():
         raise BenchError(f"checkpoint '{record.checkpoint}' of record '{path}' not found")
-    return ckpt, record.hash
+    return ckpt, record.hash, record.checkpoint_sha256
 
 
 def load_run(run: str):
     """(module in eval mode on the CPU, task, info) rebuilt from a run's checkpoint."""
-    path, expected = checkpoint_path(run)
+    path, expected, digest = checkpoint_path(run)
+    data = path.read_bytes()
+    if digest and hashlib.sha256(data).hexdigest() != digest:
+        raise BenchError(
+            f"checkpoint '{path}' does not match the sha256 its record holds: it was changed or damaged after "
+            "the run; rerun the record's config"
+        )
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # pickle and zip errors come in many types
-        raise BenchError(f"cannot read checkpoint '{path}': {type(e).__name__}: {e}") from None
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (
+        Exception
+    ) as e:  # pickle and zip errors come in many types; torch's advice to load unsafely is not ours
+        raise BenchError(
+            f"cannot read checkpoint '{path}' ({type(e).__name__}): it is damaged or not a checkpoint; "
+            "seqbench loads weights only, never arbitrary pickled objects"
+        ) from None
     saved = ckpt.get("bench") if isinstance(ckpt, dict) else None
     if not (isinstance(saved, dict) and isinstance(saved.get("config"), dict) and "state_dict" in ckpt):
         raise BenchError(

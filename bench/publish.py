@@ -52,7 +52,7 @@ def publish(record: Record, record_path: Path, run_dir: Path) -> tuple[Record, P
         shutil.rmtree(old, ignore_errors=True)
         return record, record_path
     shutil.rmtree(work, ignore_errors=True)  # an unfinished attempt's checkpoint describes nothing
-    record.checkpoint = record.grad_profile_png = None
+    record.checkpoint = record.checkpoint_sha256 = record.grad_profile_png = None
     return record, write_unfinished(record, record_path)
 
 

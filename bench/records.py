@@ -71,6 +71,7 @@ class Record:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # what the task adds (Task.extras), rank 0 only
     checkpoint: str | None = None
+    checkpoint_sha256: str | None = None  # of best.ckpt as the run left it: generate refuses a changed file
     diverged_step: int | None = None
     traceback: str | None = None
     wall_time_s: float | None = None

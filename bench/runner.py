@@ -24,6 +24,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from bench import tasks
 from bench.base.batching import TensorDataModule
+from bench.base.datasets import file_digest
 from bench.base.errors import BenchError, Diverged
 from bench.config import RunConfig
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
@@ -269,6 +270,7 @@ def fit_and_test(parts: Parts, record: Record) -> None:
         raise BenchError("no checkpoint was saved (did validation run?)")
     trainer.test(module, datamodule=parts.data, ckpt_path=best, verbose=False)
     record.status, record.checkpoint = Status.OK, best
+    record.checkpoint_sha256 = file_digest(Path(best))
     results = module.results["test"]
     record.metrics.update({f"test/{k}": v for k, v in results.items() if _scalar(v)})
     record.matrices = {f"test/{k}": v for k, v in results.items() if not _scalar(v)}

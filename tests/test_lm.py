@@ -3,6 +3,7 @@ test_lm_data.py)."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -262,6 +263,20 @@ def test_generation_bad_input_is_one_line(finished_run, tmp_path, capsys):
     foreign = tmp_path / "foreign.ckpt"  # a checkpoint bench did not write
     torch.save({"state_dict": {}, "epoch": 3}, foreign)
     assert usage_error(["generate", str(foreign)], capsys).endswith("was it written by bench run?")
+    ckpt = Path(json.loads(path.read_text())["checkpoint"])
+    whole = ckpt.read_bytes()
+    flipped = bytearray(whole)
+    flipped[len(whole) // 2] ^= 0x01  # one bit of one weight: it used to sample other text with exit 0
+    ckpt.write_bytes(bytes(flipped))
+    assert usage_error(["generate", str(path)], capsys).startswith(
+        f"error: checkpoint '{ckpt}' does not match the sha256 its record holds"
+    )
+    ckpt.write_bytes(
+        whole[:1000]
+    )  # cut short, passed by itself: no digest to compare, and torch's advice is not passed on
+    error = usage_error(["generate", str(ckpt)], capsys)
+    assert error.startswith(f"error: cannot read checkpoint '{ckpt}' (") and "weights_only=False" not in error
+    ckpt.write_bytes(whole)
     other = json.loads(path.read_text()) | {"hash": "0123456789ab"}  # a record whose checkpoint was replaced
     (tmp_path / "other.json").write_text(json.dumps(other))
     error = usage_error(["generate", str(tmp_path / "other.json")], capsys)
