@@ -87,3 +87,25 @@ def test_a_new_dataset_is_one_declaration(tmp_path, monkeypatch, offline_cache):
 
 def _sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_unsafe_archive_members_are_refused_in_one_line(tmp_path):
+    """A member that climbs out of the folder, and a FIFO (refused by tarfile's data filter, whose error used to
+    surface as a tarfile traceback): both are the project's one-line error, and nothing lands outside."""
+    import io
+    import tarfile
+
+    from bench.base.datasets import safe_extract
+
+    for name, kind, message in [
+        ("../evil.txt", tarfile.REGTYPE, r"refusing to extract '\.\./evil\.txt' from .*: it points outside"),
+        ("pipe", tarfile.FIFOTYPE, r"refusing to extract from .*unsafe\.tar: .*pipe"),
+    ]:
+        archive = tmp_path / "unsafe.tar"
+        with tarfile.open(archive, "w") as t:
+            member = tarfile.TarInfo(name)
+            member.type = kind
+            t.addfile(member, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+        with pytest.raises(BenchError, match=message):
+            safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()

@@ -150,6 +150,8 @@ def safe_extract(archive: Path, dest: Path) -> None:
     short, not an archive) is named and removed, so the next run downloads it again instead of failing forever."""
     try:
         _extract(archive, dest)
+    except tarfile.FilterError as e:  # the data filter's own refusals: absolute links, devices, ...
+        raise BenchError(f"refusing to extract from {archive}: {e}") from None
     except (EOFError, tarfile.ReadError, zipfile.BadZipFile, zlib.error) as e:  # zlib: a gzip cut short
         remove_with_digest(archive)
         raise BenchError(
