@@ -25,7 +25,7 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from bench import tasks
 from bench.base.batching import TensorDataModule
 from bench.base.datasets import file_digest
-from bench.base.errors import BenchError, Diverged
+from bench.base.errors import BadInput, BenchError, Diverged
 from bench.config import RunConfig
 from bench.diagnostics import GradientDiagnostics, save_profile_plot
 from bench.hardware import device_type, keep_freed_memory, pick_threads, rnn_kernel, usable_cores
@@ -116,7 +116,8 @@ class Parts:
 def run(cfg: RunConfig) -> tuple[Record, Path | None]:
     """build -> fit -> test -> record. Returns the record and its path (None on DDP ranks other than 0).
 
-    Never raises for a failed or interrupted run, and writes a record whatever its metrics look like. It trains
+    Never raises for a failed or interrupted run, and writes a record whatever its metrics look like; data that
+    no run can use raises BadInput before any work, with no record, as a bad flag does. It trains
     into a work folder that replaces the run folder only when the run finishes (bench.publish)."""
     task = tasks.get(cfg.task)
     record_path, final_dir = record_paths(cfg)
@@ -191,6 +192,8 @@ def outcome(record: Record):
     sigint = signal.getsignal(signal.SIGINT)
     try:
         yield
+    except BadInput:  # no run happened: the caller prints one line and exits 2
+        raise
     except Diverged as e:
         record.status, record.reason, record.diverged_step = Status.DIVERGED, str(e), e.step
     except BenchError as e:
@@ -238,8 +241,11 @@ def build(cfg: RunConfig, task, parts: Parts, record: Record, run_dir: Path, rec
     torch.backends.cudnn.allow_tf32 = cfg.matmul_precision != "highest"
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     parts.data = dm = TensorDataModule(task, cfg)
-    dm.prepare_data()
-    dm.setup("fit")
+    try:
+        dm.prepare_data()
+        dm.setup("fit")
+    except BenchError as e:  # the data is unusable: bad input, as a bad flag is, before any work
+        raise BadInput(str(e)) from None
     parts.module = module = SeqModule(cfg, task, dm.info)
     module.encoder.cpu_kernel = "native" if kernel == "native" else "onednn"
     module.print_epochs = not sys.stderr.isatty()  # a line per epoch where there is no progress bar

@@ -72,6 +72,16 @@ class Control:
                 pass
 
 
+def _tail(path: Path, size: int = 4096) -> list[str]:
+    """The last lines of a cell's log (at most `size` bytes of it)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 def _die_with_parent() -> None:
     """In a cold run process before exec: SIGTERM when the sweep dies, so a kill -9 of a sweep leaves no orphan.
     (Linux's parent-death signal follows the thread that started the process: it lives until the run ends.)"""
@@ -180,7 +190,12 @@ def _run_locked(cell: Cell, slot, threads: int, extra: dict, ctl: Control, held,
         stopped = ctl.stop.is_set() or code in (130, -signal.SIGINT, -signal.SIGTERM)
         record = Record.start(cell.cfg, tasks.get(cell.cfg.task))
         record.status = Status.INTERRUPTED if stopped else Status.FAILED
-        record.reason = f"run process exited with code {code} and wrote no record; see {log_path}"
+        said = [line for line in _tail(log_path) if line.startswith("error: ")]  # bad input: its one line
+        record.reason = (
+            said[-1].removeprefix("error: ")
+            if code == 2 and said
+            else f"run process exited with code {code} and wrote no record; see {log_path}"
+        )
         write_unfinished(record, record_path)
     ctl.note(f"end {record_path.stem} {record.status} (exit {code})")
     return record.status

@@ -218,9 +218,10 @@ def test_bad_arguments_are_one_line(args, message, capsys):
     assert usage_error(["run", "--task", "forecast", *args], capsys).startswith(message)
 
 
-def test_bad_csv_fails_the_run_with_one_line(tmp_path, capsys):
+def test_bad_csv_is_bad_input_one_line_and_no_record(tmp_path, capsys):
     ds = write_csv(tmp_path / "x.csv", ["a", "OT"], [[1, "oops"], [2, 3], [3, 4]])
-    assert main(["run", "--task", "forecast", "--dataset", ds, "--out", str(tmp_path / "runs")]) == 1
+    assert main(["run", "--task", "forecast", "--dataset", ds, "--out", str(tmp_path / "runs")]) == 2
+    assert not list((tmp_path / "runs").glob("*.json"))
     err = capsys.readouterr().err.strip().splitlines()
     assert (
         err[-1].startswith("error: non-numeric value 'oops' in ") and "row 1 (line 2), column 'OT'" in err[-1]

@@ -106,7 +106,8 @@ def test_tiny_shakespeare_download_is_verified(tmp_path, monkeypatch, offline_ca
 def test_bad_text_file_is_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
-    assert main(["run", "--task", "lm", "--dataset", f"text:{path}", "--out", str(tmp_path / "runs")]) == 1
+    assert main(["run", "--task", "lm", "--dataset", f"text:{path}", "--out", str(tmp_path / "runs")]) == 2
+    assert not list((tmp_path / "runs").glob("*.json"))  # bad input: nothing written
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"error: text file '{path}' {message}"
 
@@ -130,9 +131,9 @@ def test_bad_arguments_are_one_line(args, message, capsys):
     assert error.startswith(message), error
 
 
-def test_bptt_too_long_fails_the_run_with_one_line(tmp_path, capsys):
+def test_bptt_too_long_is_bad_input_with_one_line(tmp_path, capsys):
     args = ["--dataset", "synthetic", "--batch-size", "64", "--bptt", "5000", "--out", str(tmp_path)]
-    assert main(["run", "--task", "lm", *args]) == 1
+    assert main(["run", "--task", "lm", *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: bptt 5000 is not smaller than the stream length 3719 of split 'train'")
 

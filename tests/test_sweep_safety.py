@@ -238,3 +238,16 @@ def test_a_run_of_a_config_that_is_running_is_refused(tmp_path, capsys):
         error = usage_error(args, capsys)
     assert error.startswith(f"error: this config is already being run (running in sweep pid {os.getpid()}")
     assert not path.exists()
+
+
+def test_a_cell_whose_data_is_bad_input_is_a_failed_record_with_its_one_line(tmp_path, capsys):
+    """A run exits 2 on unusable data and writes nothing; in a sweep the cell becomes a failed record whose
+    reason is that line, not 'exited with code 2'."""
+    csv = tmp_path / "x.csv"
+    csv.write_text("date,OT\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,oops\n")
+    suite_file = tmp_path / "bad.yaml"
+    suite_file.write_text(f"models: [gru]\ntasks:\n  forecast: {{datasets: ['csv:{csv}']}}\n")
+    out = tmp_path / "runs"
+    assert main(["sweep", str(suite_file), "--out", str(out)]) == 1
+    (record,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert record["status"] == "failed" and record["reason"].startswith("non-numeric value 'oops' in ")

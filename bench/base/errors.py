@@ -8,6 +8,11 @@ class BenchError(Exception):
     """An error caused by input (flags, config, data files) rather than a bug; printed as one line."""
 
 
+class BadInput(BenchError):
+    """Data that no run can use, found while it is read (an empty or damaged CSV or text file, a folder without
+    videos, a missing dataset): like a bad flag, the run stops with exit 2 and one line, and writes no record."""
+
+
 class Diverged(Exception):
     """Raised inside training when the loss becomes NaN or inf; the runner records status `diverged`."""
 
