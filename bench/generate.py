@@ -93,12 +93,17 @@ def load_run(run: str):
     return module.eval(), task, saved["info"]
 
 
+MAX_LENGTH = 100_000  # tokens sampled (one step each: about a minute on a CPU) or characters of prompt
+
+
 def generate(
     run: str, prompt: str = "", length: int = 300, temperature: float = 0.8, seed: int | None = None
 ) -> str:
     """The continuation (without the prompt) of `prompt` by the run's model."""
-    if length < 1:
-        raise BenchError(f"'length' must be positive, got {length}")
+    if not 1 <= length <= MAX_LENGTH:
+        raise BenchError(f"'length' must be in [1, {MAX_LENGTH:,}] tokens, got {length}")
+    if len(prompt) > MAX_LENGTH:
+        raise BenchError(f"the prompt is {len(prompt):,} characters; at most {MAX_LENGTH:,}")
     if not (temperature >= 0 and math.isfinite(temperature)):
         raise BenchError(
             f"'temperature' must be a finite number >= 0, got {temperature} (0 samples greedily)"
