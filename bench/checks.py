@@ -4,6 +4,7 @@ the line of a YAML key for one-line errors that name file and line.
 run: python -c "from bench.checks import yaml_line; print(yaml_line('a: 1\\nb: {c: 2}\\n', ['b', 'c']))"
 """
 
+import os
 from pathlib import Path
 
 import yaml
@@ -58,6 +59,8 @@ def check_out(out: str) -> None:
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise BenchError(f"'out' {out} is a file, not a folder; pass a folder for records and checkpoints")
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise BenchError(f"cannot write to the output folder '{out}' (permission denied); pass another --out")
 
 
 def make_out(out: str) -> None:

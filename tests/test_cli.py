@@ -201,3 +201,19 @@ def test_help_on_every_subcommand(sub):
             and "(default 'official'; one of official | speaker)" in res.stdout
             and "(default 0.002; > 0)" in res.stdout  # a RunConfig field: --lr
         )
+
+
+def test_an_output_folder_without_write_permission_is_one_line(tmp_path, capsys, monkeypatch):
+    """It used to end in a PermissionError traceback. Root may write anywhere, so the refusal is simulated."""
+    import os
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(out) else real(p, mode))
+    for command in (["run", "--dataset", "dtmf"], ["sweep", "ci"]):
+        error = usage_error([*command, "--out", str(out)], capsys)
+        assert (
+            error
+            == f"error: cannot write to the output folder '{out}' (permission denied); pass another --out"
+        )
