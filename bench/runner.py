@@ -128,13 +128,13 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
     start = time.perf_counter()
     if "LOCAL_RANK" not in os.environ:  # a single or launching process: a killed attempt's folder is stale
         shutil.rmtree(run_dir, ignore_errors=True)
-    with terminate_as_interrupt() as sigterm:
+    with signals_as_interrupts() as signals:
         with outcome(record):
             try:
                 build(cfg, task, parts, record, run_dir, record_path)
                 fit_and_test(parts, record)
             finally:
-                sigterm.hold()  # from here on a SIGTERM waits: the record is written first
+                signals.hold()  # from here on a signal waits: the record is written first
         record.wall_time_s = round(time.perf_counter() - start, 2)
         record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
         record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
@@ -155,9 +155,10 @@ class Terminated(BaseException):
     """SIGTERM, raised where the run is (data preparation included), so it ends as an interrupted record."""
 
 
-class SigTerm:
-    """The run's SIGTERM handler: the first SIGTERM raises Terminated where the run is, once; a later one, or
-    one after `hold()`, is only noted, so the record is written whatever arrives while it is."""
+class Signals:
+    """The run's SIGTERM and SIGINT handler: the first signal raises where the run is, once (SIGTERM as
+    Terminated, SIGINT as KeyboardInterrupt, as Python's own handler would); a later one, or one after `hold()`,
+    is only counted, so the record is written whatever arrives while it is."""
 
     def __init__(self) -> None:
         self.received, self.held = 0, False
@@ -165,25 +166,27 @@ class SigTerm:
     def __call__(self, signum, frame) -> None:
         self.received += 1
         if self.received == 1 and not self.held:
-            raise Terminated
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     def hold(self) -> None:
         self.held = True
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt():
-    """SIGTERM handled by a SigTerm for the run (Lightning's own handler calls it too, inside fit); the previous
-    handler is back after it. Signals are the main thread's alone: elsewhere nothing changes."""
-    handler = SigTerm()
+def signals_as_interrupts():
+    """SIGTERM and SIGINT handled by one Signals for the run (Lightning's own SIGTERM handler calls it too,
+    inside fit); the previous handlers are back after it. Signals are the main thread's alone: elsewhere
+    nothing changes."""
+    handler = Signals()
     if threading.current_thread() is not threading.main_thread():
         yield handler
         return
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {n: signal.signal(n, handler) for n in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield handler
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for n, h in previous.items():
+            signal.signal(n, h)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from bench import runner, tasks
 from bench.cli import main, run_fields
 from bench.config import resolve
 from bench.records import Record, Status, write_json
+from bench.suites import SUITE_KEYS
 
 NUMBERS = [
     "0",
@@ -161,24 +162,13 @@ def test_fuzzed_numbers_reach_model_building(tmp_path_factory, monkeypatch, caps
 
 
 suite_value = st.one_of(yaml_value, st.sampled_from([[], {}, [0], {"adding": None}, "dtmf", ["nope"]]))
-SUITE_KEYS = [
-    "models",
-    "clips",
-    "seeds",
-    "common",
-    "tasks",
-    "overrides",
-    "tune",
-    "findings",
-    "published",
-    "zz",
-]
+FUZZ_SUITE_KEYS = [*SUITE_KEYS, "zz"]
 
 
 @FUZZ
 @given(
     st.one_of(
-        st.dictionaries(st.sampled_from(SUITE_KEYS), suite_value, max_size=5),
+        st.dictionaries(st.sampled_from(FUZZ_SUITE_KEYS), suite_value, max_size=5),
         st.fixed_dictionaries(
             {"tasks": st.dictionaries(st.sampled_from(["speech", "probes", "x"]), suite_value)}
         ),

@@ -187,7 +187,7 @@ def test_an_edited_or_damaged_record_is_not_counted_as_finished(tmp_path, capsys
     assert str(table.grids(suite, [group])[0][1][1][1]).endswith("[3 invalid]")
 
 
-def test_sigterm_in_data_preparation_and_a_second_one_while_recording_leave_a_record(
+def test_sigterm_in_data_preparation_and_more_signals_while_recording_leave_a_record(
     tmp_path, capsys, monkeypatch
 ):
     """Row 6 of issue 30: SIGTERM before Lightning's fit (data preparation) ended the process with no record, and
@@ -207,13 +207,17 @@ def test_sigterm_in_data_preparation_and_a_second_one_while_recording_leave_a_re
 
     def publish(*args):
         os.kill(os.getpid(), signal.SIGTERM)  # the second: while the record is written
+        os.kill(os.getpid(), signal.SIGINT)  # and an impatient Ctrl-C
         return real_publish(*args)
 
     monkeypatch.setattr(TensorDataModule, "prepare_data", prepare)
     monkeypatch.setattr(runner, "publish", publish)
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     code, path = run_cli([*TINY, "--max-epochs", "1", "--out", str(tmp_path)], capsys)
     record = json.loads(open(path).read())
     assert code == 130 and record["status"] == "interrupted"
     assert record["reason"] == "interrupted (SIGTERM); rerun to train it again"
-    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+    assert (
+        signal.getsignal(signal.SIGTERM),
+        signal.getsignal(signal.SIGINT),
+    ) == before  # the caller's are back
