@@ -71,7 +71,8 @@ def check(findings: list[dict], groups: list[Group]) -> list[tuple[str, bool]]:
     or baseline missing from the table makes its finding fail."""
     out = []
     for f in findings:
-        runs, metric = _runs(groups, f.get("metric", "")), f.get("metric", "")
+        metric = f.get("metric", "")
+        runs = _runs(groups, metric)
         row, cells = f["row"], [f["cell"]]
         if f["cell"] == "*":
             cells = sorted(c for r, c in runs if r == row and not c.startswith("baseline "))

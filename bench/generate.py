@@ -58,9 +58,8 @@ def load_run(run: str):
         )
     try:
         ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as e:  # pickle and zip errors come in many types; torch's advice to load unsafely is not ours
+    except Exception as e:  # pickle and zip errors come in many types
+        # torch's message advises weights_only=False, which a user must not follow: it is not passed on
         raise BenchError(
             f"cannot read checkpoint '{path}' ({type(e).__name__}): it is damaged or not a checkpoint; "
             "seqbench loads weights only, never arbitrary pickled objects"

@@ -93,19 +93,24 @@ def starts(out) -> list[str]:
     return [line.split()[3] for line in log.read_text().splitlines() if line.split()[2] == "start"]
 
 
+def refused(path, match: str) -> None:
+    """Taking the cell lock of `path` fails with CellBusy, naming `match`."""
+    with pytest.raises(CellBusy, match=match), cell_lock(path):
+        pass
+
+
 def test_cell_lock_is_exclusive_and_names_its_owner(tmp_path):
     path = tmp_path / "cell.json"
     with cell_lock(path) as held:
         held.started(os.getpid())  # a live "run process"
-        with pytest.raises(CellBusy, match=f"running in sweep pid {os.getpid()}"), cell_lock(path):
-            pass
+        refused(path, f"running in sweep pid {os.getpid()}")
     with cell_lock(path):  # released: free again
         pass
 
 
 def test_orphan_run_process_keeps_its_cell_and_dead_owner_is_stale(tmp_path):
     path = tmp_path / "cell.json"
-    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    orphan = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
     try:
         with cell_lock(path) as held:
             held.started(orphan.pid)
@@ -114,11 +119,7 @@ def test_orphan_run_process_keeps_its_cell_and_dead_owner_is_stale(tmp_path):
             )  # the sweep dies: its OS lock goes, file stays
             saved = held.owner_file.read_text()
         (tmp_path / "locks" / "cell.owner").write_text(saved)
-        with (
-            pytest.raises(CellBusy, match=f"run process pid {orphan.pid} of a stopped sweep"),
-            cell_lock(path),
-        ):
-            pass
+        refused(path, f"run process pid {orphan.pid} of a stopped sweep")
     finally:
         orphan.kill()
         orphan.wait()
@@ -131,7 +132,7 @@ def test_an_owner_file_whose_pid_was_reused_is_stale(tmp_path):
     """A kill -9'd sweep's owner file names a run pid that the OS later gave to another process: that process
     started at another time, so the cell is free (it used to stay refused until the file was deleted by hand)."""
     path = tmp_path / "cell.json"
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # the pid's new owner
+    other = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])  # the pid's new owner
     try:
         (tmp_path / "locks").mkdir()
         owner = {
@@ -145,11 +146,7 @@ def test_an_owner_file_whose_pid_was_reused_is_stale(tmp_path):
             assert held.stale["child"] == other.pid
         owner["child_start"] = process_start(other.pid)  # the run process itself: still refused
         (tmp_path / "locks" / "cell.owner").write_text(json.dumps(owner))
-        with (
-            pytest.raises(CellBusy, match=f"run process pid {other.pid} of a stopped sweep"),
-            cell_lock(path),
-        ):
-            pass
+        refused(path, f"run process pid {other.pid} of a stopped sweep")
     finally:
         other.kill()
         other.wait()
@@ -157,8 +154,8 @@ def test_an_owner_file_whose_pid_was_reused_is_stale(tmp_path):
 
 def test_a_plain_run_holding_a_cell_is_named_as_a_run(tmp_path):
     path = tmp_path / "cell.json"
-    with run_lock(path), pytest.raises(CellBusy, match=f"running in run pid {os.getpid()}"), cell_lock(path):
-        pass
+    with run_lock(path):
+        refused(path, f"running in run pid {os.getpid()}")
 
 
 @pytest.mark.slow

@@ -79,18 +79,22 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def write_digest(path: Path, digest: str | None = None) -> None:
+def _digest_file(path: Path) -> Path:
+    return Path(f"{path}.sha256")
+
+
+def write_digest(path: Path, digest: str) -> None:
     """Beside `path`, `<path>.sha256`: the digest of what was written, written after it (a crash between the
     two leaves no digest, which reads as unverified, never as verified)."""
-    side = Path(f"{path}.sha256")
+    side = _digest_file(path)
     tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
-    tmp.write_text(digest or file_digest(path))
+    tmp.write_text(digest)
     tmp.replace(side)
 
 
 def digest_problem(path: Path, data: bytes | None = None) -> str:
     """'' when `path` (or its bytes, already read) matches the digest beside it; else what is wrong."""
-    side = Path(f"{path}.sha256")
+    side = _digest_file(path)
     if not side.is_file():
         return "it has no digest beside it (written by an older seqbench, or cut off while being written)"
     actual = hashlib.sha256(data).hexdigest() if data is not None else file_digest(path)
@@ -99,7 +103,7 @@ def digest_problem(path: Path, data: bytes | None = None) -> str:
 
 def remove_with_digest(path: Path) -> None:
     path.unlink(missing_ok=True)
-    Path(f"{path}.sha256").unlink(missing_ok=True)
+    _digest_file(path).unlink(missing_ok=True)
 
 
 def download(
@@ -110,8 +114,10 @@ def download(
     checked when it is reused. A cached download that fails its check is removed."""
     dest = cache_root() / "downloads" / url.rsplit("/", 1)[-1]
     if dest.exists():
-        why = "failed its checksum" if not _verified(dest, sha256, sha1) else ""
-        why = why or ("" if sha256 or sha1 else digest_problem(dest))
+        if sha256 or sha1:
+            why = "" if _verified(dest, sha256, sha1) else "failed its checksum"
+        else:  # no published checksum: the digest written when it was downloaded
+            why = digest_problem(dest)
         if not why:
             return dest
         remove_with_digest(dest)
@@ -203,8 +209,9 @@ def cached_tensors(name: str, params: dict, build: Callable[[], dict]) -> dict:
     data = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(data, tmp)
-    digest = file_digest(tmp)
+    saved = io.BytesIO()
+    torch.save(data, saved)
+    tmp.write_bytes(saved.getbuffer())
     tmp.replace(path)
-    write_digest(path, digest)
+    write_digest(path, hashlib.sha256(saved.getbuffer()).hexdigest())  # of the bytes written, not read back
     return data
