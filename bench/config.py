@@ -20,7 +20,6 @@ from bench.base.errors import BenchError
 from bench.base.options import check_declared, option
 from bench.base.registry import BUILTIN
 from bench.checks import SEED_MAX, check_out, read_mapping, yaml_line
-from bench.models.recurrent import LAYERS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # package data: found in a wheel as in a checkout
 
@@ -71,7 +70,7 @@ class RunConfig:
     norm_layer: str = option(
         "none",
         "none: the fused cuDNN/oneDNN cells; layer: Ba et al. 2016; batch: lstm only, Cooijmans et al. 2017",
-        choices=lambda: list(LAYERS),
+        choices=lambda: list(models.NORM_LAYERS),
     )
     checkpoint_segments: int = option(
         0, "K > 1: keep K segment states, recompute the steps in backward (exact, less memory)", least=0

@@ -53,7 +53,44 @@ def p_value(x: list[float], y: list[float] | float) -> float:
         return 1.0
     if statistics.pvariance(x) == 0 and (one or statistics.pvariance(y) == 0):
         return 0.0 if statistics.fmean(x) != (y if one else statistics.fmean(y)) else 1.0
-    from scipy.stats import ttest_1samp, ttest_ind
+    if one:  # one-sample t-test
+        t = (statistics.fmean(x) - y) / math.sqrt(statistics.variance(x) / len(x))
+        df = len(x) - 1.0
+    else:  # Welch: unequal variances, Welch-Satterthwaite degrees of freedom
+        a, b = statistics.variance(x) / len(x), statistics.variance(y) / len(y)
+        t = (statistics.fmean(x) - statistics.fmean(y)) / math.sqrt(a + b)
+        df = (a + b) ** 2 / (a * a / (len(x) - 1) + b * b / (len(y) - 1))
+    return _beta_inc(df / 2, 0.5, df / (df + t * t))  # P(|T_df| >= |t|)
 
-    test = ttest_1samp(x, y) if one else ttest_ind(x, y, equal_var=False)
-    return float(test.pvalue)
+
+def _beta_inc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (Numerical Recipes, 6.4),
+    so the table's tests need no scipy (an import of a second): tests/test_groups.py checks it against scipy."""
+    if x <= 0.0 or x >= 1.0:
+        return 0.0 if x <= 0.0 else 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast on this side; use the symmetry otherwise
+        return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
+    return front * _beta_fraction(a, b, x) / a
+
+
+def _beta_fraction(a: float, b: float, x: float) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        for num in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h

@@ -9,11 +9,12 @@ run: python -m bench run --task lm --optimizer sgd --lr 20 --clip norm:0.25 --sc
 
 import math
 from collections.abc import Callable
-
-import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from typing import TYPE_CHECKING
 
 from bench.base.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported where an optimizer is built, so that listing the names needs none
+    import torch
 
 # the registry type models and tasks use (bench.base.registry); plugins in seqbench.optimizers / .schedules
 OPTIMIZERS = Registry("optimizer", "seqbench.optimizers")
@@ -32,34 +33,24 @@ def names(table: Registry) -> list[str]:
 
 
 @register(OPTIMIZERS, "adam")
-def adam(params, cfg) -> torch.optim.Optimizer:
+def adam(params, cfg) -> "torch.optim.Optimizer":
+    import torch
+
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @register(OPTIMIZERS, "adamw")
-def adamw(params, cfg) -> torch.optim.Optimizer:
+def adamw(params, cfg) -> "torch.optim.Optimizer":
+    import torch
+
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @register(OPTIMIZERS, "sgd")
-def sgd(params, cfg) -> torch.optim.Optimizer:
+def sgd(params, cfg) -> "torch.optim.Optimizer":
+    import torch
+
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-class LinearWarmup(LRScheduler):
-    """Ramps every group's lr from base / N to base over the first N steps, then leaves the lr alone.
-
-    It never touches the lr after the warm-up, so an epoch-level ReduceLROnPlateau on the same optimizer keeps
-    its reductions (a LambdaLR would reset the lr to base * factor on every step)."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer, steps: int):
-        self.steps = steps
-        super().__init__(optimizer)
-
-    def get_lr(self) -> list[float]:
-        if self.last_epoch >= self.steps:
-            return [g["lr"] for g in self.optimizer.param_groups]
-        return [base * (self.last_epoch + 1) / self.steps for base in self.base_lrs]
 
 
 def warmup_factor(step: int, warmup: int) -> float:
@@ -73,6 +64,10 @@ def _per_step(scheduler) -> dict:
 @register(SCHEDULES, "plateau")
 def plateau(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
     """Halve the lr after 3 epochs without improvement of the primary validation metric."""
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from bench.base.warmup import LinearWarmup
+
     sched = ReduceLROnPlateau(opt, mode=mode, factor=0.5, patience=3)
     main = {"scheduler": sched, "monitor": monitor}
     return [main, _per_step(LinearWarmup(opt, cfg.warmup_steps))] if cfg.warmup_steps else [main]
@@ -81,6 +76,8 @@ def plateau(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -
 @register(SCHEDULES, "cosine")
 def cosine(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
     """Warm-up, then a half cosine from lr to 0 over the steps that max_epochs allows."""
+    from torch.optim.lr_scheduler import LambdaLR
+
     span = max(1, int(total_steps()) - cfg.warmup_steps)
 
     def factor(step: int) -> float:
@@ -93,6 +90,8 @@ def cosine(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) ->
 @register(SCHEDULES, "none")
 def constant(opt, cfg, monitor: str, mode: str, total_steps: Callable[[], int]) -> list[dict]:
     """A constant lr (after the warm-up, if any)."""
+    from bench.base.warmup import LinearWarmup
+
     return [_per_step(LinearWarmup(opt, cfg.warmup_steps))] if cfg.warmup_steps else []
 
 

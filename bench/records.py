@@ -19,8 +19,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.config import RunConfig, config_hash
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,6 +173,8 @@ def environment(device: str = "cpu", precision: str = "32", rnn_kernel: str = "o
     """Where a run ran: software versions, the device type it trained on (cpu, cuda, mps), the GPUs and their
     CUDA/cuDNN versions, the CPU's instruction set as torch detects it, the precision Lightning ran, the
     float32 matmul setting (TF32 or not) and the kernel behind the recurrent layer."""
+    import torch  # here: reading records needs none of it
+
     env = {
         "torch": torch.__version__,
         "lightning": importlib.metadata.version("pytorch-lightning"),  # not imported: readers need none of it

@@ -19,12 +19,15 @@ import signal
 import sys
 import threading
 
-from bench import cli, runner, tasks  # noqa: F401  (runner: imported in the server, before any fork)
-from bench.tasks import metrics  # noqa: F401  (and torchmetrics, which a run's task imports when it starts)
+from bench import cli, models, runner, tasks  # noqa: F401  (runner: imported in the server, before any fork)
+from bench.tasks import heads, lm_sample, lm_streams, metrics, video_cnn  # noqa: F401  (what runs import)
 
 for _name in tasks.names():  # every task module, and the compiled extensions that its runs load
     for _extension in tasks.get(_name).extensions:
         importlib.import_module(_extension)
+for _name in models.names():  # the built-in models' modules, which the registry imports on first build
+    if isinstance(_factory := models.spec(_name).factory, models.Lazy):
+        importlib.import_module(_factory.path.partition(":")[0])
 
 
 def context():

@@ -18,7 +18,7 @@ from bench.config import resolve
 from bench.module import SeqModule
 from bench.records import Record
 from bench.runner import run
-from bench.tasks import lm, lm_text
+from bench.tasks import lm, lm_streams, lm_text
 from tests.conftest import usage_error
 
 LM = tasks.get("lm")
@@ -37,7 +37,7 @@ def as_text(ids: torch.Tensor, vocab: list[str]) -> list[str]:
 # -- batching ---------------------------------------------------------------------------------------------
 def test_stream_batches_on_a_known_string():
     ids, vocab = char_ids(ALPHABET)
-    batches = lm.StreamBatches(ids, batch_size=2, bptt=4)
+    batches = lm_streams.StreamBatches(ids, batch_size=2, bptt=4)
     # 22 inputs (the last character is only a target) in 2 streams of 11: "abcdefghijk" and "lmnopqrstuv"
     got = [(as_text(b["x"], vocab), as_text(b["y"], vocab)) for b in batches]
     assert len(batches) == 3
@@ -76,7 +76,7 @@ def test_bptt_not_smaller_than_the_stream_is_an_error():
     with pytest.raises(
         BenchError, match=r"bptt 11 is not smaller than the stream length 11 \(23 tokens in 2 "
     ):
-        lm.StreamBatches(torch.arange(23), batch_size=2, bptt=11)
+        lm_streams.StreamBatches(torch.arange(23), batch_size=2, bptt=11)
     with pytest.raises(BenchError, match=r"bptt 512 is not smaller than the stream length .* of split 'val'"):
         LM.load(resolve({"task": "lm", "dataset": "synthetic", "batch_size": 64, "bptt": 512}))
 

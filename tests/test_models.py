@@ -87,3 +87,10 @@ def test_loading_a_checkpoint_regroups_the_fused_weights(monkeypatch):
     outer = torch.nn.Sequential(enc)
     outer.load_state_dict(outer.state_dict())
     assert calls == [1]
+
+
+def test_the_registry_names_every_norm_layer_the_fused_cells_build():
+    """models.NORM_LAYERS (torch-free, for the config's choices) is what bench/models/recurrent.py builds."""
+    from bench.models.recurrent import LAYERS
+
+    assert list(models.NORM_LAYERS) == list(LAYERS)

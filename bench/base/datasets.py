@@ -21,8 +21,6 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-
 from bench.base.errors import BenchError
 
 DEFAULT_ROOT = Path.home() / ".cache" / "seqbench"
@@ -191,6 +189,8 @@ def cached_tensors(name: str, params: dict, build: Callable[[], dict]) -> dict:
     """Load `build()`'s tensors from the cache keyed by `params`, or build and save them once (atomically, with
     their digest beside them). A cache file whose digest does not match, or that will not load, is named,
     removed and rebuilt: damaged features must not train a model quietly."""
+    import torch
+
     key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_root() / "features" / f"{name}-{key}.pt"
     if path.exists():

@@ -2,20 +2,26 @@
 
 A model is a `ModelSpec`: its factory and what the harness asks of it (which shared encoder options it takes,
 the checks that tie them together, the fused torch cell it runs, if any). The module it builds carries
-`output_size`, `bidirectional` and `parameter_groups()` (the `Encoder` contract below). The harness asks these;
-it never tests a model's name. Users add models from their own package (bench.base.registry).
+`output_size`, `bidirectional` and `parameter_groups()` (the `Encoder` contract, bench/models/encoder.py). The
+harness asks these; it never tests a model's name. Users add models from their own package (bench.base.registry).
+
+This module imports no torch: the built-in models are declared at its end with their factories named as
+'module:attribute', imported when a model is first built, so `bench models`, `bench table` and a suite's
+cells are read without the seconds torch takes to import.
 
 run: python -c "from bench import models; print(models.build('lstm', input_size=20, hidden_size=64))"
 """
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
 from bench.base.registry import Registry
+
+if TYPE_CHECKING:
+    from bench.models.encoder import Encoder
 
 # The encoder options of RunConfig a model may take beyond input_size, hidden_size, num_layers and dropout,
 # with their defaults: a model that does not declare one gets no such keyword, and a run that sets it fails.
@@ -27,29 +33,6 @@ ENCODER_OPTIONS = {
 }
 
 
-class Encoder(nn.Module):
-    """The contract of a built model, for the tasks' heads and the diagnostics.
-
-    output_size: features per step of its outputs [B, T, output_size]; bidirectional: whether a backward
-    direction fills the second half of them (a head then reads that half at t = 0).
-    forward(x [B, T, F], lengths [B] or None, state or None) -> (outputs [B, T, output_size], final state)."""
-
-    output_size: int
-    bidirectional = False
-
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """'ih' (input-to-hidden) and 'hh' (hidden-to-hidden) weights, for the gradient norms per group; a
-        model that declares none gets no group norms in its record (not zeros)."""
-        return {}
-
-
-def valid_steps(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
-    """[B, T, 1] True where a step of x [B, T, F] is inside its sequence; None when every step is."""
-    if lengths is None:
-        return None
-    return (torch.arange(x.shape[1], device=x.device) < lengths.to(x.device)[:, None]).unsqueeze(-1)
-
-
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model: `factory(input_size, hidden_size, num_layers, dropout, **options)` -> Encoder.
@@ -59,13 +42,34 @@ class ModelSpec:
     which the precision probe tests and the record names; None for a model of plain torch ops. reference: not a
     recurrent network, shown beside them for scale (the table marks its columns)."""
 
-    factory: Callable[..., nn.Module]
+    factory: Callable[..., "Encoder"]
     description: str = ""
     paper: str = ""
     options: tuple[str, ...] = ()
     check: Callable | None = field(default=None, compare=False)
     cell: str | None = None
     reference: bool = False
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A function named 'module:attribute', imported on its first call and called with `args` first."""
+
+    path: str
+    args: tuple = ()
+
+    def __call__(self, *args, **kwargs):
+        module, _, attr = self.path.partition(":")
+        return getattr(importlib.import_module(module), attr)(*self.args, *args, **kwargs)
+
+
+def __getattr__(name: str):
+    """`Encoder` and `valid_steps` (bench/models/encoder.py, which imports torch) on first use."""
+    if name in ("Encoder", "valid_steps"):
+        from bench.models import encoder
+
+        return getattr(encoder, name)
+    raise AttributeError(f"module 'bench.models' has no attribute '{name}'")
 
 
 def _as_spec(name: str, obj) -> ModelSpec:
@@ -107,14 +111,14 @@ def check(cfg) -> None:
 
 def build(
     name: str, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, **options
-) -> nn.Module:
+) -> "Encoder":
     """Build model `name`; unknown names fail listing the registered ones."""
     return spec(name).factory(
         input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, **options
     )
 
 
-def build_for(cfg, input_size: int) -> nn.Module:
+def build_for(cfg, input_size: int) -> "Encoder":
     """The configured model reading `input_size` features per step, given the options it takes."""
     model = spec(cfg.model)
     options = {k: getattr(cfg, k) for k in model.options}
@@ -131,6 +135,8 @@ def hidden_for_params(name: str, params: int, input_size: int, num_layers: int =
     """The hidden size at which model `name` has the parameter count closest to `params` (built on the meta
     device: nothing is allocated), so families are compared at equal size, not at equal width."""
 
+    import torch
+
     def count(hidden: int) -> int:
         with torch.device("meta"):
             return sum(p.numel() for p in build(name, input_size, hidden, num_layers).parameters())
@@ -142,5 +148,66 @@ def hidden_for_params(name: str, params: int, input_size: int, num_layers: int =
     return min((lo, max(1, lo - 1)), key=lambda h: abs(count(h) - params))
 
 
-# each module registers its models: rnn, lstm, gru; mingru, minlstm; lru; transformer
-from bench.models import lru, minimal, recurrent, transformer  # noqa: E402,F401
+# The built-in models, declared here so that they are listed without importing torch.
+NORM_LAYERS = ("none", "layer", "batch")  # the fused cells' --norm-layer (bench/models/normalized.py)
+
+
+def _fused(cell: str, description: str, paper: str) -> ModelSpec:
+    factory = Lazy("bench.models.recurrent:RecurrentEncoder", (cell,))
+    return ModelSpec(factory, description, paper, tuple(ENCODER_OPTIONS), _check_fused, cell)
+
+
+def _check_fused(cfg) -> None:
+    """The rules that tie the fused encoder's options together."""
+    if cfg.norm_layer == "batch" and cfg.model != "lstm":
+        raise BenchError(
+            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
+            f"lstm, not '{cfg.model}'; use --norm-layer layer"
+        )
+    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
+        raise BenchError(
+            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
+            "(drop --bidirectional, or use --norm-layer none|layer)"
+        )
+
+
+_MINIMAL, _FENG = "bench.models.minimal:MinimalRNN", "Feng et al. 2024, Were RNNs All We Needed?"
+register("rnn", _fused("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)", "Elman 1990"))
+register(
+    "lstm",
+    _fused(
+        "lstm",
+        "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)",
+        "Hochreiter & Schmidhuber 1997; Gers et al. 2000",
+    ),
+)
+register("gru", _fused("gru", "gated recurrent unit (torch.nn.GRU)", "Cho et al. 2014"))
+register(
+    "mingru",
+    ModelSpec(Lazy(_MINIMAL, ("mingru",)), "minGRU: input-only gates, one linear scan over time", _FENG),
+)
+register(
+    "minlstm",
+    ModelSpec(
+        Lazy(_MINIMAL, ("minlstm",)),
+        "minLSTM: input-only normalized forget/input gates, one linear scan over time",
+        _FENG,
+    ),
+)
+register(
+    "lru",
+    ModelSpec(
+        Lazy("bench.models.lru:LRU"),
+        "Linear Recurrent Unit: diagonal complex recurrence in pre-norm residual GLU blocks, linear scan",
+        "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences",
+    ),
+)
+register(
+    "transformer",
+    ModelSpec(
+        Lazy("bench.models.transformer:Transformer"),
+        "reference, not recurrent: causal pre-norm Transformer, rotary positions, no carried state",
+        "Vaswani et al. 2017; Su et al. 2021 (RoPE)",
+        reference=True,
+    ),
+)

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from bench.models import Encoder, ModelSpec, register, valid_steps
+from bench.models.encoder import Encoder, valid_steps
 from bench.models.scan import doubling_scan, fused_scan, step_scan
 
 
@@ -83,13 +83,3 @@ class LRU(Encoder):
             u = u + self.drop(nn.functional.glu(glu(nn.functional.gelu(y)), dim=-1))
             finals.append(last)
         return u, torch.stack(finals)  # [B, T, H], [L, B, N] complex
-
-
-register(
-    "lru",
-    ModelSpec(
-        LRU,
-        "Linear Recurrent Unit: diagonal complex recurrence in pre-norm residual GLU blocks, linear scan",
-        "Orvieto et al. 2023, Resurrecting RNNs for Long Sequences",
-    ),
-)

@@ -14,13 +14,11 @@ their coefficient is 1 and their input 0.
 run: python -c "import torch; from bench import models; m = models.build('mingru', 4, 8); print(m(torch.randn(2, 5, 4))[0].shape)"
 """
 
-from functools import partial
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.models import Encoder, ModelSpec, register, valid_steps
+from bench.models.encoder import Encoder, valid_steps
 from bench.models.scan import fused_scan, step_scan
 
 NEG = -1e4  # log of a value that is 0 (a padded step's input): exp() gives 0, and gradients stay finite
@@ -113,21 +111,3 @@ class MinimalRNN(Encoder):
             finals.append(out[:, -1])
             x = out.to(x.dtype)  # [B, T, H]
         return x, torch.stack(finals)  # [B, T, H], [L, B, H]
-
-
-register(
-    "mingru",
-    ModelSpec(
-        partial(MinimalRNN, "mingru"),
-        "minGRU: input-only gates, one linear scan over time",
-        "Feng et al. 2024, Were RNNs All We Needed?",
-    ),
-)
-register(
-    "minlstm",
-    ModelSpec(
-        partial(MinimalRNN, "minlstm"),
-        "minLSTM: input-only normalized forget/input gates, one linear scan over time",
-        "Feng et al. 2024, Were RNNs All We Needed?",
-    ),
-)

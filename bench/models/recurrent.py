@@ -1,4 +1,4 @@
-"""One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered as rnn/lstm/gru.
+"""One recurrent encoder on the fused torch modules (cuDNN on GPU, oneDNN on CPU), registered (bench/models/__init__.py) as rnn/lstm/gru.
 
 `norm_layer` swaps in the normalized scripted cells of bench/models/normalized.py; `checkpoint_segments` trains with
 gradient checkpointing over time (bench/models/segments.py).
@@ -13,8 +13,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from bench.base.errors import BenchError
-from bench.models import ENCODER_OPTIONS, Encoder, ModelSpec, register
+from bench.models.encoder import Encoder
 from bench.models.normalized import NORMS, ScriptedRecurrent
 from bench.models.segments import run_segments
 
@@ -167,35 +166,3 @@ def final_features(out: torch.Tensor, lengths: torch.Tensor | None, bidirectiona
         return fwd
     h = d // 2
     return torch.cat([fwd[:, :h], out[:, 0, h:]], dim=-1)  # [B, 2H]
-
-
-def _check(cfg) -> None:
-    """The rules that tie the fused encoder's options together."""
-    if cfg.norm_layer == "batch" and cfg.model != "lstm":
-        raise BenchError(
-            f"norm_layer 'batch' (recurrent batch normalization, Cooijmans et al. 2017) is defined for the "
-            f"lstm, not '{cfg.model}'; use --norm-layer layer"
-        )
-    if cfg.checkpoint_segments > 1 and (cfg.bidirectional or cfg.norm_layer == "batch"):
-        raise BenchError(
-            f"checkpoint_segments {cfg.checkpoint_segments} needs a unidirectional encoder without batch norm "
-            "(drop --bidirectional, or use --norm-layer none|layer)"
-        )
-
-
-def _spec(cell: str, description: str, paper: str) -> ModelSpec:
-    return ModelSpec(
-        partial(RecurrentEncoder, cell), description, paper, tuple(ENCODER_OPTIONS), _check, cell
-    )
-
-
-register("rnn", _spec("rnn", "vanilla Elman RNN, tanh (torch.nn.RNN)", "Elman 1990"))
-register(
-    "lstm",
-    _spec(
-        "lstm",
-        "long short-term memory, forget-gate bias 1 (torch.nn.LSTM)",
-        "Hochreiter & Schmidhuber 1997; Gers et al. 2000",
-    ),
-)
-register("gru", _spec("gru", "gated recurrent unit (torch.nn.GRU)", "Cho et al. 2014"))

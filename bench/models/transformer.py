@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.models import Encoder, ModelSpec, register
+from bench.models.encoder import Encoder
 
 HEAD_SIZE = 32  # heads of about 32 features: the most heads, at most hidden_size // 32, that divide it
 
@@ -64,14 +64,3 @@ class Transformer(Encoder):
         for block in self.blocks:
             h = block(h)
         return self.norm(h), None  # [B, T, H]
-
-
-register(
-    "transformer",
-    ModelSpec(
-        Transformer,
-        "reference, not recurrent: causal pre-norm Transformer, rotary positions, no carried state",
-        "Vaswani et al. 2017; Su et al. 2021 (RoPE)",
-        reference=True,
-    ),
-)

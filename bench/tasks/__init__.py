@@ -2,6 +2,10 @@
 
 Adding a task is one new file that subclasses Task, decorates it with @register, and is imported below.
 
+A task's module imports no torch or numpy at its top: its name, datasets, options, primary metric and
+direction are read (`bench tasks`, `bench table`, a suite's cells) without the training stack, and its
+methods import what they use. Its torch layers live in bench/tasks/heads.py.
+
 run: python -m bench tasks
 """
 
@@ -9,15 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
 from bench.base.errors import BenchError, unknown
 from bench.base.registry import Registry
 from bench.base.sources import Source, fetch
 
 if TYPE_CHECKING:  # the training stack is imported by the methods that use it, not to list or describe a task
+    import torch
     import torchmetrics
+    from torch import nn
     from torch.utils.data import DataLoader
 
 
@@ -51,10 +54,10 @@ class Layers:
     maps (encoder outputs, lengths) to predictions, and `output`, when set, post-processes them as
     output(pred, x) (forecasting adds back each window's last value, which its input layer took away)."""
 
-    input: nn.Module
-    encoder: nn.Module
-    head: nn.Module
-    output: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    input: "nn.Module"
+    encoder: "nn.Module"
+    head: "nn.Module"
+    output: "Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None" = None
 
 
 class Task:
@@ -95,7 +98,7 @@ class Task:
         if (source := self.source(cfg.dataset)) is not None:
             fetch(source)
 
-    def load(self, cfg) -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    def load(self, cfg) -> "tuple[dict[str, dict[str, torch.Tensor]], dict]":
         """Return ({'train'|'val'|'test': {'x', 'y', optional 'lengths'}}, info)."""
         raise NotImplementedError
 
@@ -105,7 +108,7 @@ class Task:
 
         return bucket_loader(data, cfg.batch_size // world, train, cfg.seed, world, rank)
 
-    def build(self, cfg, info: dict, make_encoder: Callable[[int], nn.Module]) -> Layers:
+    def build(self, cfg, info: dict, make_encoder: "Callable[[int], nn.Module]") -> Layers:
         """The model around the encoder, built in one place and in this order (the order fixes the initial
         weights drawn from the seed): input layer, the encoder for its feature size, head. A task whose
         layers share weights or state overrides this (the LM ties its embedding to its output layer)."""
@@ -113,21 +116,23 @@ class Task:
         encoder = make_encoder(self.input_size(cfg, info))
         return Layers(input_layer, encoder, self.build_head(cfg, info, encoder))
 
-    def build_input(self, cfg, info: dict) -> nn.Module:
+    def build_input(self, cfg, info: dict) -> "nn.Module":
         """Maps a batch's x to features [B, T, F]; identity by default."""
+        from torch import nn
+
         return nn.Identity()
 
     def input_size(self, cfg, info: dict) -> int:
         return info["input_size"]
 
-    def build_head(self, cfg, info: dict, encoder) -> nn.Module:
+    def build_head(self, cfg, info: dict, encoder) -> "nn.Module":
         """Maps (encoder outputs [B, T, H], lengths) to predictions."""
         raise NotImplementedError
 
-    def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, pred: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
         raise NotImplementedError
 
-    def final_loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def final_loss(self, pred: "torch.Tensor", y: "torch.Tensor") -> "torch.Tensor":
         """The loss at the last time step, for the temporal gradient profile; per-step tasks override."""
         return self.loss(pred, y)
 

@@ -5,25 +5,7 @@ A task that labels whole sequences subclasses ClassifierTask and sets info["num_
 run: python -m bench run --task speech --dataset dtmf --model gru --max-epochs 2
 """
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-
-from bench.models.recurrent import final_features
 from bench.tasks import Task
-
-
-class ClassifierHead(nn.Module):
-    """Logits [B, C] from each sequence's final recurrent output."""
-
-    def __init__(self, size: int, num_classes: int, bidirectional: bool, dropout: float = 0.0):
-        super().__init__()
-        self.bidirectional = bidirectional
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(size, num_classes)
-
-    def forward(self, out, lengths):
-        return self.fc(self.drop(final_features(out, lengths, self.bidirectional)))  # [B, C]
 
 
 class ClassifierTask(Task):
@@ -32,10 +14,14 @@ class ClassifierTask(Task):
     primary_metric = "acc"
     higher_is_better = True
 
-    def build_head(self, cfg, info, encoder) -> nn.Module:
+    def build_head(self, cfg, info, encoder):
+        from bench.tasks.heads import ClassifierHead
+
         return ClassifierHead(encoder.output_size, info["num_classes"], encoder.bidirectional, cfg.dropout)
 
-    def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(self, pred, y):
+        from torch.nn import functional as F
+
         return F.cross_entropy(pred, y)
 
     def metrics(self, info):
@@ -45,6 +31,8 @@ class ClassifierTask(Task):
 
     def baselines(self, datamodule, cfg) -> dict[str, dict[str, float]]:
         """Chance: every test sequence labelled with the training split's most frequent class."""
+        import torch
+
         train, test = datamodule.splits["train"]["y"], datamodule.splits["test"]["y"]
         k = datamodule.info["num_classes"]
         share = (test == torch.bincount(train, minlength=k).argmax()).float().mean().item()

@@ -6,14 +6,9 @@ run: BENCH_DATA=../shared/data python -m bench run --task forecast --model lstm 
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
-from bench.models.recurrent import final_features
 from bench.tasks import Layers, Task, register
 from bench.tasks import series as ts
 
@@ -141,6 +136,10 @@ class ForecastTask(Task):
 
     # -- model ------------------------------------------------------------------------------------------
     def build(self, cfg, info, make_encoder) -> Layers:
+        from torch import nn
+
+        from bench.tasks.heads import ForecastHead, LastValueNorm
+
         norm = LastValueNorm(info["hist_out"]) if cfg.options.norm == "last" else None
         encoder = make_encoder(self.input_size(cfg, info))
         size, horizon, out = encoder.output_size, info["horizon"], info["output_size"]
@@ -148,6 +147,8 @@ class ForecastTask(Task):
         return Layers(norm or nn.Identity(), encoder, head, output=norm.restore if norm else None)
 
     def loss(self, pred, y):
+        from torch.nn import functional as F
+
         return F.mse_loss(pred, y)
 
     def metrics(self, info):
@@ -188,39 +189,6 @@ class ForecastTask(Task):
         return out
 
 
-class LastValueNorm(nn.Module):
-    """Each window minus its own last value; `restore`, the task's output step, adds it back to the forecast.
-
-    The model then learns changes from the forecast origin rather than levels, so a level unseen in training
-    does not pull its forecast (ETT's test months are colder than the training year). This is NLinear's
-    normalization (Zeng et al. 2023), a special case of RevIN; errors, hence metrics, are unaffected by it.
-    """
-
-    def __init__(self, hist_out: list[int]):
-        super().__init__()
-        self.hist_out = hist_out  # the input column of each output column
-
-    def forward(self, x):
-        return x - x[:, -1:]  # [B, L, F]
-
-    def restore(self, pred, x):
-        return pred + x[:, -1:, self.hist_out]  # [B, H, F_out]
-
-
-class ForecastHead(nn.Module):
-    """Direct multi-horizon head: all H steps of every output column from the final recurrent output."""
-
-    def __init__(self, size: int, horizon: int, out_size: int, bidirectional: bool, dropout: float = 0.0):
-        super().__init__()
-        self.horizon, self.out_size, self.bidirectional = horizon, out_size, bidirectional
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(size, horizon * out_size)
-
-    def forward(self, out, lengths):
-        z = self.drop(final_features(out, lengths, self.bidirectional))  # [B, D]
-        return self.fc(z).view(-1, self.horizon, self.out_size)  # [B, H, F_out]
-
-
 def evaluate_baselines(task: ForecastTask, windows: dict, info: dict, chunk: int = 2048) -> dict[str, dict]:
     """Metrics of persistence and seasonal naive on a split's windows, in the scaled space the model is scored in."""
     metrics = {name: task.metrics(info) for name in ("persistence", "seasonal_naive")}
@@ -232,16 +200,17 @@ def evaluate_baselines(task: ForecastTask, windows: dict, info: dict, chunk: int
     return {name: {k: v.item() for k, v in m.compute().items()} for name, m in metrics.items()}
 
 
-@torch.no_grad()
 def plot_windows(module, test: dict, info: dict, path: Path, n: int = 4) -> Path:
     """A PNG of n evenly spaced test windows of the target: history, truth, forecast, seasonal naive (original units)."""
+    import torch
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     idx = torch.linspace(0, len(test["y"]) - 1, n).long()
     was_training = module.training
     module.eval()
-    pred, _ = module(test["x"][idx].to(next(module.parameters()).device))  # [n, H, F_out]
+    with torch.no_grad():
+        pred, _ = module(test["x"][idx].to(next(module.parameters()).device))  # [n, H, F_out]
     module.train(was_training)
     k = info["target_out"]
     j, mean, std = info["hist_out"][k], info["mean"][k], info["std"][k]

@@ -7,18 +7,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader
-
 from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
 from bench.tasks import Layers, Task, register
-from bench.tasks.lm_sample import sample
-from bench.tasks.lm_streams import StreamBatches, check_streams
 from bench.tasks.lm_text import (
     EOS,
     SHAKESPEARE,
@@ -37,34 +30,6 @@ from bench.tasks.lm_text import (
 )
 
 SAMPLE_LENGTH = 200  # tokens of the sample stored in every record
-
-
-class Embed(nn.Module):
-    """Token ids [B, T] -> embeddings [B, T, E], with dropout (as in pytorch/examples word_language_model)."""
-
-    def __init__(self, vocab_size: int, size: int, dropout: float):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, size)
-        # Small uniform init (pytorch/examples): N(0, 1) rows, once tied to the head, give huge initial logits.
-        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.embed(x))  # [B, T, E]
-
-
-class LMHead(nn.Module):
-    """Next-token logits [B, T, V] from every recurrent output; optionally shares the embedding's weight."""
-
-    def __init__(self, size: int, vocab_size: int, dropout: float, tie: nn.Embedding | None = None):
-        super().__init__()
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(size, vocab_size)
-        if tie is not None:
-            self.fc.weight = tie.weight  # weight tying (Press & Wolf 2017; Inan et al. 2017)
-
-    def forward(self, out: torch.Tensor, lengths=None) -> torch.Tensor:
-        return self.fc(self.drop(out))  # [B, T, V]
 
 
 @register
@@ -150,6 +115,8 @@ class LanguageModelTask(Task):
         self._tokens(cfg)
 
     def load(self, cfg):
+        from bench.tasks.lm_streams import check_streams
+
         data = self._tokens(cfg)
         if cfg.options.train_tokens:  # a prefix of the training text, for quick suites
             data = {**data, "train": data["train"][: cfg.options.train_tokens]}
@@ -165,8 +132,12 @@ class LanguageModelTask(Task):
         }
         return {s: {"ids": data[s]} for s in sizes}, info
 
-    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int) -> DataLoader:
+    def dataloader(self, data: dict, cfg, train: bool, world: int, rank: int):
         """This rank's contiguous streams, in order (never shuffled: the carried state needs the next chunk)."""
+        from torch.utils.data import DataLoader
+
+        from bench.tasks.lm_streams import StreamBatches
+
         # cfg.batch_size is the global batch: batch_size streams in all, batch_size // world on each rank
         batches = StreamBatches(data["ids"], cfg.batch_size // world, cfg.options.bptt, world, rank)
         return DataLoader(batches, batch_size=None, shuffle=False)
@@ -176,6 +147,8 @@ class LanguageModelTask(Task):
         return cfg.options.emb_size or cfg.hidden_size
 
     def build(self, cfg, info: dict, make_encoder) -> Layers:
+        from bench.tasks.heads import Embed, LMHead
+
         embed = Embed(info["vocab_size"], self.input_size(cfg, info), cfg.dropout)
         encoder = make_encoder(self.input_size(cfg, info))
         tie = cfg.options.tie_weights and embed.embed.embedding_dim == encoder.output_size
@@ -184,9 +157,13 @@ class LanguageModelTask(Task):
 
     def loss(self, pred, y):
         # pred: [B, T, V]; y: [B, T]; mean cross-entropy in nats over every token
+        from torch.nn import functional as F
+
         return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
 
     def final_loss(self, pred, y):
+        from torch.nn import functional as F
+
         return F.cross_entropy(pred[:, -1], y[:, -1])  # the last step's prediction, for the gradient profile
 
     def metrics(self, info: dict):
@@ -230,6 +207,8 @@ class LanguageModelTask(Task):
         }
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
+        from bench.tasks.lm_sample import sample
+
         info = datamodule.info
         ids = sample(module, self.encode("", info), SAMPLE_LENGTH, temperature=0.8, seed=cfg.seed)
         tied = module.head.fc.weight is module.input_layer.embed.weight

@@ -3,15 +3,19 @@
 run: BENCH_DATA=../shared/data python -c "from bench.tasks.lm_text import shakespeare_file; print(shakespeare_file())"
 """
 
+from __future__ import annotations
+
 import math
 import random
 from collections import Counter
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
 from bench.base.sources import Source, fetch, split_scheme
+
+if TYPE_CHECKING:
+    import torch
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
@@ -80,6 +84,8 @@ def vocabulary(train: list[str], level: str, min_count: int = 1) -> list[str]:
 
 
 def encode(tokens: list[str], vocab: list[str]) -> torch.Tensor:
+    import torch
+
     stoi = {t: i for i, t in enumerate(vocab)}
     return torch.tensor([stoi.get(t, 0) for t in tokens], dtype=torch.long)  # [N]
 
@@ -153,6 +159,8 @@ def wikitext_dir(data_dir: str) -> Path:
 def unigram(train: torch.Tensor, test: torch.Tensor, vocab_size: int, level: str) -> dict[str, float]:
     """The baseline: a unigram model of the training ids (add-one smoothed over the vocabulary), scored on
     the test ids as the model is (every token but the first is predicted)."""
+    import torch
+
     counts = torch.bincount(train, minlength=vocab_size).double() + 1  # [V]
     nats = -(counts / counts.sum()).log()[test[1:]].mean().item()
     out = {"test/loss": nats, "test/ppl": math.exp(nats)}

@@ -14,19 +14,20 @@ run: python -m bench run --task probes --dataset adding --seq-len 200 --model ls
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-from torch import nn
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
 from bench.base.options import option
-from bench.models.recurrent import final_features
 from bench.tasks import Task, register
+
+if TYPE_CHECKING:
+    import torch
 
 EVAL_SEED = 10**6  # validation and test sets are the same for every run seed
 
 
-def adding(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def adding(n: int, seq_len: int, seed: int) -> "tuple[torch.Tensor, torch.Tensor]":
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     values = torch.rand(n, seq_len, generator=g)
     half = seq_len // 2
@@ -41,7 +42,10 @@ def adding(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]
     return x, y
 
 
-def copy_memory(n: int, seq_len: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def copy_memory(n: int, seq_len: int, seed: int) -> "tuple[torch.Tensor, torch.Tensor]":
+    import torch
+    from torch.nn import functional as F
+
     g = torch.Generator().manual_seed(seed)
     symbols = torch.randint(1, 9, (n, 10), generator=g)
     total = seq_len + 20
@@ -58,7 +62,7 @@ class Probe:
     """One probe, declared: adding a probe is one more entry in PROBES."""
 
     description: str
-    generate: Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]  # (n, T, seed) -> x, y
+    generate: "Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]"  # (n, T, seed) -> x, y
     # T -> the loss of the predictor that learns nothing from the sequence
     trivial_loss: Callable[[int], float]
     recall_classes: int = 0  # > 0: logits over these classes at every step, scored on the recalled symbols
@@ -113,16 +117,22 @@ class ProbesTask(Task):
         }
         return splits, info
 
-    def build_head(self, cfg, info, encoder) -> nn.Module:
+    def build_head(self, cfg, info, encoder):
+        from bench.tasks.heads import AddingHead, StepHead
+
         classes = PROBES[cfg.dataset].recall_classes
         return StepHead(encoder.output_size, classes) if classes else AddingHead(encoder)
 
     def loss(self, pred, y):
+        from torch.nn import functional as F
+
         if pred.dim() == 1:
             return F.mse_loss(pred, y)
         return F.cross_entropy(pred.flatten(0, 1), y.flatten())  # over every step, as in Bai et al.
 
     def final_loss(self, pred, y):
+        from torch.nn import functional as F
+
         return self.loss(pred, y) if pred.dim() == 1 else F.cross_entropy(pred[:, -1], y[:, -1])
 
     def metrics(self, info):
@@ -142,26 +152,3 @@ class ProbesTask(Task):
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         return {"loss_over_baseline": module.results["test"]["loss"] / datamodule.info["baseline_loss"]}
-
-
-class AddingHead(nn.Module):
-    """A regression from the final state: [B, T, H] -> [B]."""
-
-    def __init__(self, encoder):
-        super().__init__()
-        self.bidirectional = encoder.bidirectional
-        self.fc = nn.Linear(encoder.output_size, 1)
-
-    def forward(self, out, lengths):
-        return self.fc(final_features(out, lengths, self.bidirectional)).squeeze(-1)  # [B]
-
-
-class StepHead(nn.Module):
-    """Logits at every step: [B, T, H] -> [B, T, C]."""
-
-    def __init__(self, size: int, classes: int):
-        super().__init__()
-        self.fc = nn.Linear(size, classes)
-
-    def forward(self, out, lengths):
-        return self.fc(out)

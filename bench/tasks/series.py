@@ -7,17 +7,21 @@ exact header and row count instead, which catches truncated or wrong files but n
 run: BENCH_DATA=../shared/data python -c "from bench.tasks import series as s; print(s.read_csv(s.ett_path('etth1')).values.shape)"
 """
 
+from __future__ import annotations
+
 import csv
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
 from bench.base.sources import Source, fetch
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{stem}.csv"
 ETT_COLUMNS = ["date", "HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
@@ -87,6 +91,8 @@ ETT = {
 
 def _parse_column(cells: list[str], name: str, path) -> np.ndarray | None:
     """Floats of one column (NaN for missing cells); None for a text column (most cells are not numbers)."""
+    import numpy as np
+
     cleaned = ["nan" if c.strip().lower() in MISSING else c for c in cells]
     try:
         return np.asarray(cleaned, dtype=np.float64)
@@ -109,6 +115,8 @@ def _parse_column(cells: list[str], name: str, path) -> np.ndarray | None:
 
 def read_csv(path, date_column: str = "date") -> Series:
     """Numeric columns of a CSV with a header; text columns other than the date column are ignored."""
+    import numpy as np
+
     path = Path(path)
     try:
         with open(path, newline="") as f:
@@ -144,6 +152,8 @@ def read_csv(path, date_column: str = "date") -> Series:
 
 def fill_missing(values: np.ndarray, columns: list[str], how: str, source: str) -> np.ndarray:
     """Refuse NaN/inf cells (say how many and where) unless asked to fill them: ffill or interpolate."""
+    import numpy as np
+
     bad = ~np.isfinite(values)  # [T, C]
     if not bad.any():
         return values
@@ -175,6 +185,8 @@ def fill_missing(values: np.ndarray, columns: list[str], how: str, source: str) 
 def synthetic(rows: int = 14400, seed: int = 0) -> Series:
     """Offline stand-in shaped like ETTh1: hourly, six loads and an OT column with daily and weekly cycles,
     slow drift and AR(1) noise; OT follows the loads with a lag of a few hours. Deterministic per seed."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     t = np.arange(rows)[:, None]  # [T, 1]
     day, week = 2 * np.pi * t / 24, 2 * np.pi * t / 168
@@ -200,6 +212,8 @@ def season(dataset: str, dates: list[str] | None) -> int:
 def infer_period(dates: list[str] | None) -> int:
     """Seasonal period from the sampling step: a day's worth of steps below a day, 7 for daily data, 12 for
     monthly; 1 (no season: seasonal naive = persistence) when there are no readable dates."""
+    import numpy as np
+
     if not dates or len(dates) < 3:
         return 1
     try:
@@ -228,6 +242,9 @@ def split_rows(dataset: str, n: int) -> tuple[int, int, int]:
 
 def scale(values: np.ndarray, train_end: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """Standard scaler fit on the training rows only: (scaled [T, C] float32, mean [C], std [C])."""
+    import numpy as np
+    import torch
+
     mean = values[:train_end].mean(0)
     std = values[:train_end].std(0)  # population std, as sklearn's StandardScaler
     std = np.where(std > 0, std, 1.0)  # a constant column stays centred instead of dividing by zero
@@ -240,6 +257,8 @@ def window_split(
     """Every window whose forecast lies in rows [start, end); its input may reach back `input_len` rows before
     `start` (never before row 0). x and y are strided views of the series: no copy until a batch is indexed.
     """
+    import torch
+
     lo = max(start - input_len, 0)
     seg_in, seg_out = series_in[lo:end], series_out[lo:end]  # [S, F], [S, F_out]
     n = len(seg_in) - input_len - horizon + 1
@@ -260,6 +279,8 @@ def seasonal_scale(train_out: torch.Tensor, period: int) -> torch.Tensor:
 def naive_forecasts(hist: torch.Tensor, horizon: int, period: int) -> dict[str, torch.Tensor]:
     """Baselines from each window's own history hist [N, L, F_out]: last-value persistence, and seasonal naive
     (step h repeats the value one season earlier, y_{T+h-m*ceil(h/m)}, which needs L >= m)."""
+    import torch
+
     length = hist.shape[1]
     steps = torch.arange(horizon)
     return {

@@ -3,15 +3,14 @@
 run: python -m bench run --task speech --model lstm --dataset fsdd
 """
 
+from __future__ import annotations
+
 import hashlib
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.base import datasets
 from bench.base.errors import BenchError
@@ -19,6 +18,10 @@ from bench.base.options import option
 from bench.base.sources import Source, fetch
 from bench.tasks import register
 from bench.tasks.classify import ClassifierTask
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
 # sha256 over the sorted recordings (name, then sha256 of the bytes): verifies a download or a copy file by file.
@@ -108,6 +111,8 @@ SPEECHCOMMANDS_DIGITS = Source(
 
 def dtmf_clips(n_per_class: int, seed: int, sr: int = 8000) -> list[tuple[np.ndarray, int]]:
     """Offline spoken-digit stand-in: noisy DTMF tones of random length, level and detuning."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     clips = []
     for digit, (lo, hi) in DTMF.items():
@@ -163,7 +168,8 @@ class SpeechTask(ClassifierTask):
     def prepare(self, cfg) -> None:
         self._features(cfg)
 
-    def _featurizer(self, o: "SpeechTask.Options", sr: int):
+    def _featurizer(self, o: SpeechTask.Options, sr: int):
+        import torch
         import torchaudio  # here: listing the tasks or building a suite loads no compiled audio extension
 
         n_fft = 2 ** math.ceil(math.log2(sr * o.win_ms / 1000))
@@ -181,6 +187,8 @@ class SpeechTask(ClassifierTask):
 
     def _features(self, cfg) -> dict:
         """Features of every clip of the dataset (flat [sum T, F] + lengths), cached by their parameters."""
+        import torch
+
         o = cfg.options
         params = {k: getattr(o, k) for k in ("features", "n_mels", "n_mfcc", "win_ms", "hop_ms")}
         params["n_mfcc"] = params["n_mfcc"] if o.features == "mfcc" else None
@@ -230,6 +238,9 @@ class SpeechTask(ClassifierTask):
 
     def split_indices(self, cfg, data: dict) -> dict[str, torch.Tensor]:
         """Row indices of train / val / test; no (speaker, digit, take) is in two splits."""
+        import numpy as np
+        import torch
+
         o = cfg.options
         if "subset" in data:
             subset = np.array(data["subset"])
@@ -247,6 +258,9 @@ class SpeechTask(ClassifierTask):
         return {s: torch.from_numpy(np.flatnonzero(m)) for s, m in masks.items()}
 
     def load(self, cfg):
+        import torch
+        from torch import nn
+
         data = self._features(cfg)
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), data["lengths"].cumsum(0)])
         idx = self.split_indices(cfg, data)

@@ -6,20 +6,25 @@ the model uses time (see the record's group_acc).
 run: python -m bench run --task video --model lstm
 """
 
-from dataclasses import dataclass
+from __future__ import annotations
 
-import torch
-from torch import nn
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench.base import datasets
 from bench.base.errors import BenchError
 from bench.base.options import option
 from bench.base.sources import fetch, split_scheme
-from bench.tasks import register, video_cnn, video_shapes, video_sources
+from bench.tasks import register, video_shapes, video_sources
 from bench.tasks.classify import ClassifierTask
 from bench.tasks.video_io import BAD_VIDEOS, decode_all, report_skipped
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 VIDEOFOLDER = "videofolder"
+BACKBONES = ("small", "resnet18")  # the frame encoders bench/tasks/video_cnn.py builds
 EVAL_SEEDS = {"train": 1, "val": 2, "test": 3}  # moving-shapes: fixed, so every run seed sees the same clips
 
 
@@ -44,9 +49,7 @@ class VideoTask(ClassifierTask):
         shuffle_frames: bool = option(False, "control: permute each clip's frames, at train and test time")
         n_train: int = option(150, "moving-shapes: training clips per class", positive=True)
         n_eval: int = option(30, "moving-shapes: validation and test clips per class, each", positive=True)
-        backbone: str = option(
-            "small", "frame encoder (resnet18 from torchvision)", choices=video_cnn.BACKBONES
-        )
+        backbone: str = option("small", "frame encoder (resnet18 from torchvision)", choices=BACKBONES)
         backbone_weights: str = option("", "resnet18: a local state-dict file; empty = random init")
         width: int = option(16, "small CNN: channels of the first block", positive=True)
         feature_size: int = option(128, "frame features fed to the recurrent model", positive=True)
@@ -83,6 +86,8 @@ class VideoTask(ClassifierTask):
 
     def _clips(self, cfg) -> dict:
         """Every clip of the dataset as uint8 [N, T, 3, S, S] with labels and splits, cached by its parameters."""
+        import torch
+
         o = cfg.options
         params = {"frames": o.frames, "size": o.size}
         if cfg.dataset == "moving-shapes":
@@ -120,6 +125,8 @@ class VideoTask(ClassifierTask):
         return video_sources.videofolder(str(root), o.val_fraction, o.test_fraction)
 
     def load(self, cfg):
+        import torch
+
         data = self._clips(cfg)
         if "skipped" in data:  # named and counted on every run, also when the clips come from the cache
             report_skipped(data["skipped"], data["total"], cfg.options.bad_videos)
@@ -152,6 +159,8 @@ class VideoTask(ClassifierTask):
 
     # -- model ------------------------------------------------------------------------------------------
     def build_input(self, cfg, info) -> nn.Module:
+        from bench.tasks import video_cnn
+
         o = cfg.options
         return video_cnn.build(o.backbone, o.feature_size, o.width, o.backbone_weights)
 
@@ -168,6 +177,8 @@ class VideoTask(ClassifierTask):
 
     def extras(self, module, datamodule, cfg, run_dir) -> dict:
         """Per-class accuracy and, on moving-shapes, accuracy per class group: the shuffle control's evidence."""
+        import torch
+
         info = datamodule.info
         confusion = torch.tensor(module.results["test"]["confusion"], dtype=torch.float)  # [C, C], rows: true
         per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
@@ -193,6 +204,8 @@ class VideoTask(ClassifierTask):
 
 def shapes_clips(o: dict) -> dict:
     """moving-shapes train / val / test from different seeds, in the cached layout of decoded datasets."""
+    import torch
+
     parts = {
         s: video_shapes.generate(o.n_train if s == "train" else o.n_eval, o.frames, o.size, seed)
         for s, seed in EVAL_SEEDS.items()
@@ -207,5 +220,7 @@ def shapes_clips(o: dict) -> dict:
 
 def shuffle_frames(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """Each clip's frames in its own random order: x [N, T, ...] -> [N, T, ...]."""
+    import torch
+
     order = torch.rand(x.shape[:2], generator=g).argsort(1)  # [N, T]
     return x[torch.arange(len(x))[:, None], order]

@@ -13,7 +13,6 @@ from torch import nn
 
 from bench.base.errors import BenchError
 
-BACKBONES = ("small", "resnet18")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 

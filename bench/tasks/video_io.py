@@ -7,12 +7,16 @@ dropped silently.
 run: python -c "from bench.tasks.video_io import sample_indices; print(sample_indices(10, 4), sample_indices(3, 7))"
 """
 
+from __future__ import annotations
+
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BAD_VIDEOS = ("skip", "fail")
 
@@ -45,6 +49,7 @@ def _square(frame, size: int) -> np.ndarray:  # frame: av.VideoFrame
 def decode_clip(path: Path, frames: int, size: int) -> np.ndarray:
     """uint8 [T, 3, S, S] of one video; UnreadableVideo when PyAV cannot read it or it has no frames."""
     import av  # here, not at the top: a run of another task never loads FFmpeg
+    import numpy as np
 
     try:
         with av.open(str(path)) as container:
@@ -65,6 +70,8 @@ def decode_clip(path: Path, frames: int, size: int) -> np.ndarray:
 
 def decode_all(paths: list[Path], frames: int, size: int) -> tuple[np.ndarray, list[int], list[str]]:
     """Decode every video: (clips uint8 [N_ok, T, 3, S, S], indices of the decoded paths, 'path (why)' of the rest)."""
+    import numpy as np
+
     clips, kept, skipped = [], [], []
     print(
         f"decoding {len(paths)} videos into {frames} frames of {size}x{size} (once: cached)", file=sys.stderr
@@ -101,6 +108,8 @@ def report_skipped(skipped: list[str], total: int, bad_videos: str) -> None:
 def stratified_split(labels: list[int], fractions: dict[str, float], seed: int = 0) -> list[str]:
     """A split name per item: per class, a share `fractions[s]` goes to split s (at least one when the class
     has three or more items), the rest to train. Fixed seed: the split is the same for every run seed."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     out = ["train"] * len(labels)
     by_class: dict[int, list[int]] = {}

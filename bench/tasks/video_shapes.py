@@ -12,11 +12,16 @@ frames show, so a model that ignores order can still tell them apart: the contro
 run: python -c "from bench.tasks.video_shapes import generate; print(generate(2, 16, 32, seed=1)[0].shape)"
 """
 
+from __future__ import annotations
+
 import colorsys
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
 
 CLASSES = [
     "move-right",
@@ -43,6 +48,8 @@ MIN_FRAMES = 4  # an early blink starts after the first frame and ends within th
 
 def _parts(kind: int) -> list[np.ndarray]:
     """A shape of radius about 1 around the origin as convex polygons, each [P, 2] counter-clockwise."""
+    import numpy as np
+
     if kind == 0:  # triangle
         a = np.deg2rad([90, 210, 330])
         return [np.stack([np.cos(a), np.sin(a)], 1)]
@@ -63,6 +70,8 @@ SHAPES = 4
 
 def _grid(size: int) -> np.ndarray:
     """Pixel centres: x and y, each [S, S]."""
+    import numpy as np
+
     c = np.arange(size, dtype=np.float32) + 0.5
     return np.stack(np.meshgrid(c, c, indexing="xy"))
 
@@ -72,6 +81,8 @@ def _polygon_cover(vertices: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
     The signed distance to the nearest edge, plus half a pixel, clamped: smooth edges, so sub-pixel motion shows.
     """
+    import numpy as np
+
     edge = np.roll(vertices, -1, axis=1) - vertices  # [T, P, 2]
     normal = (
         np.stack([-edge[..., 1], edge[..., 0]], -1) / np.linalg.norm(edge, axis=-1, keepdims=True)
@@ -84,6 +95,8 @@ def _polygon_cover(vertices: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 def _disc_cover(centres: np.ndarray, radius: float, grid: np.ndarray) -> np.ndarray:
     """Coverage of discs with centres [T, 2]: [T, S, S]."""
+    import numpy as np
+
     dx = grid[0] - centres[:, 0, None, None].astype(np.float32)  # [T, S, S]
     dy = grid[1] - centres[:, 1, None, None].astype(np.float32)
     return np.clip(np.float32(radius + 0.5) - np.sqrt(dx * dx + dy * dy), 0, 1)
@@ -91,6 +104,8 @@ def _disc_cover(centres: np.ndarray, radius: float, grid: np.ndarray) -> np.ndar
 
 def _bounce(start: np.ndarray, velocity: np.ndarray, frames: int, lo: float, hi: float) -> np.ndarray:
     """Positions [T, 2] of a point moving at constant velocity, reflected at lo and hi."""
+    import numpy as np
+
     span = hi - lo
     p = (start - lo) + velocity * np.arange(frames)[:, None]
     p = np.mod(p, 2 * span)
@@ -99,6 +114,8 @@ def _bounce(start: np.ndarray, velocity: np.ndarray, frames: int, lo: float, hi:
 
 def _target(cls: int, rng: np.random.Generator, frames: int, size: int):
     """Per-frame centre [T, 2], radius [T], angle [T] (radians) and visibility [T] of the acting shape."""
+    import numpy as np
+
     t = np.arange(frames)
     radius = np.full(frames, rng.uniform(0.15, 0.22) * size)
     angle = np.full(frames, rng.uniform(0, 2 * np.pi))
@@ -135,6 +152,8 @@ def _target(cls: int, rng: np.random.Generator, frames: int, size: int):
 
 def render_clip(cls: int, rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
     """One clip of class `cls`, uint8 [T, 3, S, S]. A reversed twin draws what its pair draws, then flips time."""
+    import numpy as np
+
     base = min(cls, TWIN.get(cls, cls))
     kind = int(rng.integers(SHAPES))
     centre, radius, angle, visible = _target(base, rng, frames, size)
@@ -169,6 +188,9 @@ def render_clip(cls: int, rng: np.random.Generator, frames: int, size: int) -> n
 
 def generate(n_per_class: int, frames: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A balanced set: x uint8 [N, T, 3, S, S], y [N] with N = n_per_class * 13; clip i uses its own stream."""
+    import numpy as np
+    import torch
+
     k = len(CLASSES)
     labels = np.arange(n_per_class * k) % k
     x = np.stack(
