@@ -59,7 +59,10 @@ def main() -> None:
         else:
             cells = suite_text().count("datasets") * 4
         for i in range(args.repeats):
-            for kind in ("warm", "cold"):  # warm first: a data cache built on the first sweep is charged to it
+            for kind in (
+                "warm",
+                "cold",
+            ):  # warm first: a data cache built on the first sweep is charged to it
                 times[kind].append(sweep(suite, Path(tmp) / f"{kind}{i}", args.jobs, kind == "cold"))
                 print(f"{kind} sweep {i}: {times[kind][-1]:.1f} s", flush=True)
     cold, warm = (statistics.median(times[k]) for k in ("cold", "warm"))
