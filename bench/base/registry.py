@@ -38,6 +38,12 @@ def module_origin(module_name: str) -> str:
     return f"{path} sha256:{digest}"
 
 
+def load_attribute(path: str) -> Any:
+    """The object `pkg.module:attr` names, its module imported if it is not yet."""
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 class Registry:
     """name -> entry. `kind` names it in errors ("model", "task"); `group` is its entry-point group."""
 
@@ -77,10 +83,9 @@ class Registry:
 
     def _load_named(self, name: str) -> None:
         """`pkg.module:attr`: import it and register it under that name."""
-        module_name, _, attr = name.partition(":")
+        module_name = name.partition(":")[0]
         try:
-            module = importlib.import_module(module_name)
-            obj = getattr(module, attr)
+            obj = load_attribute(name)
         except Exception as e:
             raise BenchError(
                 f"{self.kind} '{name}' could not be loaded ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "

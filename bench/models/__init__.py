@@ -12,13 +12,12 @@ cells are read without the seconds torch takes to import.
 run: python -c "from bench import models; print(models.build('lstm', input_size=20, hidden_size=64))"
 """
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bench.base.errors import BenchError
-from bench.base.registry import Registry
+from bench.base.registry import Registry, load_attribute
 
 if TYPE_CHECKING:
     from bench.models.encoder import Encoder
@@ -59,8 +58,7 @@ class Lazy:
     args: tuple = ()
 
     def __call__(self, *args, **kwargs):
-        module, _, attr = self.path.partition(":")
-        return getattr(importlib.import_module(module), attr)(*self.args, *args, **kwargs)
+        return load_attribute(self.path)(*self.args, *args, **kwargs)
 
 
 def __getattr__(name: str):
