@@ -135,6 +135,7 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
                 fit_and_test(parts, record)
             finally:
                 signals.hold()  # from here on a signal waits: the record is written first
+                leave_process_group()
         record.wall_time_s = round(time.perf_counter() - start, 2)
         record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
         record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
@@ -149,6 +150,14 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
 
             _guard(record, "wandb", lambda: setattr(record, "wandb", tracking.finish(parts.logger, record)))
         return publish(record, record_path, final_dir)
+
+
+def leave_process_group() -> None:
+    """DDP: each rank leaves its process group once fit and test are over (rank 0 needs no collective after them).
+    Left to the interpreter's exit, gloo's worker threads can outlive it and abort the rank (SIGABRT, "terminate
+    called without an active exception"), and Lightning's launcher then kills the whole run: pytorch#190489."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 class Terminated(BaseException):

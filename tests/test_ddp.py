@@ -102,3 +102,16 @@ def test_global_batch_must_split_evenly(capsys):
 def test_bad_precision(capsys):
     assert main(["run", "--precision", "8"]) == 2
     assert "unknown precision '8'; valid: 32, bf16-mixed, 16-mixed" in capsys.readouterr().err
+
+
+def test_a_ddp_run_leaves_its_process_group(tmp_path):
+    """A rank that exits with gloo's process group alive can abort at interpreter exit (SIGABRT), which kills the
+    whole DDP run after its training finished: the run leaves the group itself, here with a single rank."""
+    import torch.distributed as dist
+
+    args = ["run", "--task", "probes", "--dataset", "adding", "--max-epochs", "1", "--batch-size", "32"]
+    args += ["--threads", "1", "--accelerator", "cpu", "--devices", "1", "--strategy", "ddp", "--out", str(tmp_path)]
+    assert main([*args, *TINY["probes"][0]]) == 0
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert record["status"] == "ok"
+    assert not dist.is_initialized()
