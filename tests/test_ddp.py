@@ -110,7 +110,8 @@ def test_a_ddp_run_leaves_its_process_group(tmp_path):
     import torch.distributed as dist
 
     args = ["run", "--task", "probes", "--dataset", "adding", "--max-epochs", "1", "--batch-size", "32"]
-    args += ["--threads", "1", "--accelerator", "cpu", "--devices", "1", "--strategy", "ddp", "--out", str(tmp_path)]
+    args += ["--threads", "1", "--accelerator", "cpu", "--devices", "1", "--strategy", "ddp"]
+    args += ["--out", str(tmp_path)]
     assert main([*args, *TINY["probes"][0]]) == 0
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert record["status"] == "ok"
