@@ -12,6 +12,7 @@ run: python -m bench sweep ci --jobs 2  (python -m bench sweep ci --cold: one ne
 """
 
 import importlib
+import io
 import multiprocessing
 import os
 import select
@@ -28,6 +29,9 @@ for _name in tasks.names():  # every task module, and the compiled extensions th
 for _name in models.names():  # the built-in models' modules, which the registry imports on first build
     if isinstance(_factory := models.spec(_name).factory, models.Lazy):
         importlib.import_module(_factory.path.partition(":")[0])
+# Every run ends with its gradient-profile plot: its first one in a process also loads the font list and builds
+# the parser of the log axis' labels (0.15 s), which one plot here leaves to every cell (it starts no thread).
+runner.save_profile_plot([1e-3, 1.0], io.BytesIO(), "warm-up")
 
 
 def context():
