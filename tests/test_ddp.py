@@ -1,6 +1,7 @@
 """DDP on CPU (gloo, 2 processes): every task trains and matches a single process with the same global batch."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -106,8 +107,13 @@ def test_bad_precision(capsys):
 
 def test_a_ddp_run_leaves_its_process_group(tmp_path):
     """A rank that exits with gloo's process group alive can abort at interpreter exit (SIGABRT), which kills the
-    whole DDP run after its training finished: the run leaves the group itself, here with a single rank."""
+    whole DDP run after its training finished: the run leaves the group itself, here with a single rank. It also
+    leaves the environment as it found it: a LOCAL_RANK left behind made later runs skip their cell lock and a
+    later DDP run wait for ranks that never came."""
     import torch.distributed as dist
+
+    launch = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "PL_GLOBAL_SEED")
+    before = {name: os.environ.get(name) for name in launch}
 
     args = ["run", "--task", "probes", "--dataset", "adding", "--max-epochs", "1", "--batch-size", "32"]
     args += ["--threads", "1", "--accelerator", "cpu", "--devices", "1", "--strategy", "ddp"]
@@ -116,3 +122,4 @@ def test_a_ddp_run_leaves_its_process_group(tmp_path):
     record = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert record["status"] == "ok"
     assert not dist.is_initialized()
+    assert {name: os.environ.get(name) for name in launch} == before
