@@ -136,7 +136,8 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
                 fit_and_test(parts, record)
             finally:
                 signals.hold()  # from here on a signal waits: the record is written first
-                leave_process_group(launched_by)
+                leave_process_group()
+                restore_environment(launched_by)
         record.wall_time_s = round(time.perf_counter() - start, 2)
         record.steps, seconds = parts.throughput.steps, parts.throughput.seconds
         record.steps_per_s = round(record.steps / seconds, 2) if seconds else None
@@ -153,16 +154,19 @@ def run(cfg: RunConfig) -> tuple[Record, Path | None]:
         return publish(record, record_path, final_dir)
 
 
-def leave_process_group(environ: dict) -> None:
+def leave_process_group() -> None:
     """DDP: each rank leaves its process group once fit and test are over (rank 0 needs no collective after them).
     Left to the interpreter's exit, gloo's worker threads can outlive it and abort the rank (SIGABRT, "terminate
-    called without an active exception"), and Lightning's launcher then kills the whole run: pytorch#190489.
-
-    The process that started the run also gets back the environment it had (`environ`): Lightning leaves
-    LOCAL_RANK, MASTER_PORT and the seed in it, and a later run in the same process (the API, a test) would then
-    take itself for a launched rank, skip its cell lock and wait for ranks that never come."""
+    called without an active exception"), and Lightning's launcher then kills the whole run: pytorch#190489."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+
+
+def restore_environment(environ: dict) -> None:
+    """The process that started the run gets back the environment it had (`environ`): Lightning leaves
+    LOCAL_RANK, MASTER_PORT and the seed in it, and a later run in the same process (the API, a test) would then
+    take itself for a launched rank, skip its cell lock and wait for ranks that never come. A launched rank's
+    environment is its launcher's to keep."""
     if "LOCAL_RANK" not in environ:
         for added in set(os.environ) - set(environ):
             del os.environ[added]
